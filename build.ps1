@@ -1,0 +1,305 @@
+#requires -Version 7.4
+<#
+.SYNOPSIS
+    Builds, stages, tests and demonstrates the TorchLoad module.
+
+.DESCRIPTION
+    Build  dotnet build TorchLoad.sln, publish src/TorchLoad into ./module, move every dependency into
+           ./module/deps (TorchLoad.dll loads them into a private AssemblyLoadContext), copy the manifest
+           and format file, and generate en-US help (MAML from docs/<Cmdlet>.md, about_*.help.txt).
+    Test   Build, then xunit (dotnet test), Pester 5.7.1 in a fresh pwsh, and the conformance checker
+           over the four fixture sets in ../shared/fixtures. Ends with "Total: N passed, N failed, N skipped"
+           and exits 1 on any failure or when nothing ran.
+    Demo   Build, then load samples/sd_conv_linear.pt in a fresh pwsh and show its tensors and storages.
+    Bench, Fuzz   Not implemented yet.
+
+    Every step that loads the freshly built TorchLoad.dll runs in a child pwsh: a binary module cannot be
+    unloaded, so this session never imports it.
+
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Fuzz')]
+    [string]$Task = 'Build',
+
+    [ValidateSet('Release', 'Debug')]
+    [string]$Configuration = 'Release',
+
+    # Folder holding conformance/ and fixtures/ (the team's shared checkout next to the repo).
+    [string]$SharedDir = (Join-Path $PSScriptRoot '../shared'),
+
+    # Safety nets so a hanging child cannot stall CI (the whole Test task is meant to take < 5 minutes).
+    [int]$PesterTimeoutSec = 240,
+    [int]$ConformanceTimeoutSec = 180
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+$PSStyle.OutputRendering = 'PlainText'
+
+$root = $PSScriptRoot
+$moduleDir = Join-Path $root 'module'
+$resultsDir = Join-Path $root 'TestResults'
+$pwsh = Join-Path $PSHOME 'pwsh'               # child sessions; [Environment]::ProcessPath is the dotnet host
+$pesterVersion = '5.7.1'
+$sample = Join-Path $root 'samples/sd_conv_linear.pt'
+$env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'; $env:DOTNET_NOLOGO = '1'
+$env:POWERSHELL_TELEMETRY_OPTOUT = '1'; $env:POWERSHELL_UPDATECHECK = 'Off'
+
+function Exec([scriptblock]$Command) {
+    # Native commands do not honour $ErrorActionPreference; check the exit code.
+    & $Command
+    if ($LASTEXITCODE) { throw "Command failed with exit code ${LASTEXITCODE}: $Command" }
+}
+
+function Write-Step([string]$Text) { Write-Host "==> $Text" }
+
+function Invoke-Child {
+    # Runs a child pwsh with a deadline. Returns its stdout lines, stderr text, exit code (124 on timeout).
+    param([string[]]$ArgumentList, [int]$TimeoutSec, [switch]$Echo)
+    $psi = [System.Diagnostics.ProcessStartInfo]::new($pwsh)
+    foreach ($a in @('-NoProfile', '-NonInteractive') + $ArgumentList) { $psi.ArgumentList.Add($a) }
+    $psi.WorkingDirectory = $root
+    $psi.UseShellExecute = $false
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $psi.Environment['NO_COLOR'] = '1'
+    $proc = [System.Diagnostics.Process]::Start($psi)
+    $lines = [System.Collections.Generic.List[string]]::new()
+    $timedOut = $false
+    try {
+        $stderr = $proc.StandardError.ReadToEndAsync()
+        $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSec)
+        while ($true) {
+            $next = $proc.StandardOutput.ReadLineAsync()
+            $left = [Math]::Max(0, [int]($deadline - [DateTime]::UtcNow).TotalMilliseconds)
+            if (-not $next.Wait($left)) { $timedOut = $true; break }
+            if ($null -eq $next.Result) { break }
+            $lines.Add($next.Result)
+            if ($Echo) { Write-Host $next.Result }
+        }
+    } finally {
+        if (-not $proc.HasExited) { $proc.Kill($true) }   # only the child we started, and its children
+        $proc.WaitForExit()
+    }
+    [pscustomobject]@{
+        ExitCode = if ($timedOut) { 124 } else { $proc.ExitCode }
+        TimedOut = $timedOut
+        Output   = $lines
+        StdErr   = if ($stderr.Wait(5000)) { $stderr.Result } else { '' }
+    }
+}
+
+function Get-NuGetCache {
+    if ($env:NUGET_PACKAGES) { return $env:NUGET_PACKAGES }
+    $line = dotnet nuget locals global-packages --list
+    if ($LASTEXITCODE) { throw 'dotnet nuget locals global-packages --list failed' }
+    return (($line | Select-Object -First 1) -replace '^global-packages:\s*', '').Trim()
+}
+
+function ConvertTo-AboutText([string]$Markdown) {
+    # about_*.md (PlatyPS about schema) -> the plain-text layout Get-Help about_* shows:
+    # "# about_X" -> TOPIC, "## HEADING" -> HEADING at column 0, text indented 4, code indented 8.
+    $out = [System.Collections.Generic.List[string]]::new()
+    $inCode = $false
+    foreach ($line in $Markdown -split '\r?\n') {
+        if ($line -match '^\s*```') { $inCode = -not $inCode; continue }
+        if ($inCode) { $out.Add(('        ' + $line).TrimEnd()); continue }
+        if ($line -match '^# (.+)$') { $out.Add('TOPIC'); $out.Add("    $($Matches[1].Trim())"); continue }
+        if ($line -match '^## (.+)$') { $out.Add($Matches[1].Trim().ToUpperInvariant()); continue }
+        if ($line -match '^#{3,} (.+)$') { $out.Add("  $($Matches[1].Trim())"); continue }
+        $out.Add(('    ' + $line).TrimEnd())
+    }
+    return ($out -join "`n").TrimEnd() + "`n"
+}
+
+function Invoke-Build {
+    Write-Step "dotnet build TorchLoad.sln -c $Configuration"
+    Exec { dotnet build "$root/TorchLoad.sln" -c $Configuration --nologo -v q }
+
+    Write-Step "dotnet publish src/TorchLoad -> module/"
+    Remove-Item -LiteralPath $moduleDir -Recurse -Force -ErrorAction Ignore
+    Exec { dotnet publish "$root/src/TorchLoad/TorchLoad.csproj" -c $Configuration --no-build -o $moduleDir --nologo -v q }
+
+    # Manifest; its version must match Directory.Build.props (the single version source).
+    $manifest = Import-PowerShellDataFile -LiteralPath "$root/TorchLoad.psd1"
+    $propsVersion = ([xml](Get-Content -LiteralPath "$root/Directory.Build.props" -Raw)).Project.PropertyGroup.ModuleVersion |
+        Where-Object { $_ } | Select-Object -First 1
+    if ($manifest.ModuleVersion -ne $propsVersion) {
+        throw "TorchLoad.psd1 ModuleVersion '$($manifest.ModuleVersion)' differs from Directory.Build.props ModuleVersion '$propsVersion'."
+    }
+    $format = "$root/src/TorchLoad/TorchLoad.format.ps1xml"
+    if (Test-Path -LiteralPath $format) {
+        Copy-Item -LiteralPath "$root/TorchLoad.psd1" -Destination $moduleDir
+        Copy-Item -LiteralPath $format -Destination $moduleDir
+    } else {
+        # FormatsToProcess may only name a staged file, or Import-Module fails.
+        Write-Warning "src/TorchLoad/TorchLoad.format.ps1xml not found: staging the manifest without FormatsToProcess."
+        (Get-Content -LiteralPath "$root/TorchLoad.psd1" -Raw) -replace '(?m)^\s*FormatsToProcess\s*=.*$', '' |
+            Set-Content -LiteralPath "$moduleDir/TorchLoad.psd1" -NoNewline
+    }
+
+    # Isolation layout: only TorchLoad.dll (cmdlets, default load context) stays at the top; TorchLoad.Core
+    # and every third-party assembly go to deps/, which ModuleInit loads into the private 'TorchLoad' context.
+    $deps = New-Item -ItemType Directory -Force -Path "$moduleDir/deps"
+    Get-ChildItem -LiteralPath $moduleDir -File -Filter '*.deps.json' | Remove-Item
+    $keep = 'TorchLoad.dll', 'TorchLoad.pdb', 'TorchLoad.psd1', 'TorchLoad.format.ps1xml'
+    Get-ChildItem -LiteralPath $moduleDir | Where-Object { $_.Name -notin $keep -and $_.Name -ne 'deps' } |
+        Move-Item -Destination $deps
+    foreach ($required in 'TorchLoad.dll', 'deps/TorchLoad.Core.dll') {
+        if (-not (Test-Path -LiteralPath "$moduleDir/$required")) { throw "Staging failed: module/$required is missing." }
+    }
+    if (Get-ChildItem -LiteralPath $moduleDir -Recurse -Filter 'System.Management.Automation.dll') {
+        throw 'Staging failed: System.Management.Automation.dll was published (PowerShellStandard.Library needs ExcludeAssets="runtime").'
+    }
+
+    # Help. MAML comes from docs/<Cmdlet>.md plus Get-Command on the built module, in a child pwsh.
+    Write-Step 'help: docs/*.md -> module/en-US'
+    $enUS = New-Item -ItemType Directory -Force -Path "$moduleDir/en-US"
+    Exec { & $pwsh -NoProfile -NonInteractive -File "$root/build/ConvertTo-Maml.ps1" -DocsDir "$root/docs" -ModulePath "$moduleDir/TorchLoad.psd1" -OutFile "$enUS/TorchLoad.dll-Help.xml" }
+    foreach ($about in Get-ChildItem -LiteralPath "$root/docs" -Filter 'about_*.md') {
+        $text = ConvertTo-AboutText (Get-Content -LiteralPath $about.FullName -Raw)
+        [System.IO.File]::WriteAllText((Join-Path $enUS "$($about.BaseName).help.txt"), $text)
+    }
+    Write-Host "Staged $moduleDir"
+}
+
+function Invoke-Test {
+    $sets = 'torch-1.13', 'crafted', 'external', 'bad'
+    $checker = Join-Path $SharedDir 'conformance/Test-TorchConformance.ps1'
+    if (-not (Test-Path -LiteralPath $checker)) {
+        throw "The conformance checker is missing: '$checker'. The Test task needs the shared folder next to the repo (../shared with conformance/ and fixtures/), or -SharedDir."
+    }
+    foreach ($set in $sets) {
+        if (-not (Test-Path -LiteralPath (Join-Path $SharedDir "fixtures/$set/manifest.json"))) {
+            throw "Fixture set '$set' is missing: '$(Join-Path $SharedDir "fixtures/$set")'."
+        }
+    }
+    Remove-Item -LiteralPath $resultsDir -Recurse -Force -ErrorAction Ignore
+    $null = New-Item -ItemType Directory -Force -Path $resultsDir
+    $rows = [System.Collections.Generic.List[object]]::new()
+    $problems = [System.Collections.Generic.List[string]]::new()
+
+    # --- xunit ---------------------------------------------------------------------------------------
+    Write-Step 'xunit: dotnet test'
+    dotnet test "$root/TorchLoad.sln" -c $Configuration --no-build --nologo --logger 'trx;LogFileName=xunit.trx' --results-directory $resultsDir
+    $xunitExit = $LASTEXITCODE
+    $x = [pscustomobject]@{ Name = 'xunit'; Passed = 0; Failed = 0; Skipped = 0 }
+    $trx = @(Get-ChildItem -LiteralPath $resultsDir -Filter '*.trx' -Recurse)
+    foreach ($file in $trx) {
+        $c = ([xml](Get-Content -LiteralPath $file.FullName -Raw)).TestRun.ResultSummary.Counters
+        $x.Passed += [int]$c.passed
+        $x.Failed += [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
+        $x.Skipped += [int]$c.notExecuted
+    }
+    if ($xunitExit -and $x.Failed -eq 0) { $x.Failed = 1; $problems.Add("dotnet test exited $xunitExit without a failed test in its report") }
+    $rows.Add($x)
+
+    # --- Pester (fetched from NuGet by build/tools/tools.csproj, never from PSGallery) ----------------
+    Write-Step "pester $pesterVersion"
+    Exec { dotnet restore "$root/build/tools/tools.csproj" --nologo -v q }
+    $env:TORCHLOAD_NUGET_PACKAGES = Get-NuGetCache          # Isolation.Tests.ps1 finds SharpZipLib 1.2.0 here
+    $pester = Join-Path $env:TORCHLOAD_NUGET_PACKAGES "pester/$pesterVersion/tools/Pester.psd1"
+    if (-not (Test-Path -LiteralPath $pester)) { throw "Pester $pesterVersion not found at '$pester' after restore." }
+    $q = { param([string]$s) "'" + $s.Replace("'", "''") + "'" }
+    $script = @"
+`$ErrorActionPreference = 'Stop'; `$PSStyle.OutputRendering = 'PlainText'
+Import-Module $(& $q $pester)
+`$c = New-PesterConfiguration
+`$c.Run.Path = $(& $q "$root/tests/Pester"); `$c.Run.PassThru = `$true
+`$c.Output.Verbosity = 'Detailed'; `$c.Output.RenderMode = 'Plaintext'
+`$c.TestResult.Enabled = `$true; `$c.TestResult.OutputFormat = 'JUnitXml'
+`$c.TestResult.OutputPath = $(& $q "$resultsDir/pester.junit.xml")
+`$r = Invoke-Pester -Configuration `$c
+'PESTER-COUNTS {0} {1} {2}' -f `$r.PassedCount, (`$r.FailedCount + `$r.FailedBlocksCount + `$r.FailedContainersCount), (`$r.SkippedCount + `$r.NotRunCount)
+"@
+    $run = Invoke-Child -ArgumentList '-Command', $script -TimeoutSec $PesterTimeoutSec -Echo
+    $p = [pscustomobject]@{ Name = 'pester'; Passed = 0; Failed = 0; Skipped = 0 }
+    $counts = $run.Output | Where-Object { $_ -match '^PESTER-COUNTS (\d+) (\d+) (\d+)$' } | Select-Object -Last 1
+    if ($counts) {
+        $n = $counts -split ' '; $p.Passed = [int]$n[1]; $p.Failed = [int]$n[2]; $p.Skipped = [int]$n[3]
+    } else {
+        $p.Failed = 1
+        $problems.Add("Pester did not finish$(if ($run.TimedOut) { " within $PesterTimeoutSec s" }) (exit $($run.ExitCode)): $($run.StdErr.Trim())")
+    }
+    if ($run.StdErr.Trim()) { Write-Host $run.StdErr.TrimEnd() }
+    $rows.Add($p)
+
+    # --- conformance: the shared checker over each fixture set, each in a fresh pwsh -----------------
+    foreach ($set in $sets) {
+        Write-Step "conformance $set"
+        $dir = (Resolve-Path -LiteralPath (Join-Path $SharedDir "fixtures/$set")).Path
+        $run = Invoke-Child -ArgumentList '-File', $checker, '-FixtureDir', $dir, '-ModulePath', "$moduleDir/TorchLoad.psd1" -TimeoutSec $ConformanceTimeoutSec
+        $log = Join-Path $resultsDir "conformance-$set.log"
+        ($run.Output + $run.StdErr) | Set-Content -LiteralPath $log
+        $row = [pscustomobject]@{ Name = "conformance $set"; Passed = 0; Failed = 0; Skipped = 0 }
+        $last = $run.Output | Where-Object { $_.Trim() } | Select-Object -Last 1
+        if ($last -match '^(\d+) passed, (\d+) failed$') {
+            $row.Passed = [int]$Matches[1]; $row.Failed = [int]$Matches[2]
+        } else {
+            $row.Failed = 1
+            $problems.Add("conformance ${set}: the checker did not finish$(if ($run.TimedOut) { " within $ConformanceTimeoutSec s" }) (exit $($run.ExitCode)); see $log")
+        }
+        $shown = @($run.Output | Where-Object { $_ -match '^FAIL ' })
+        $shown | Select-Object -First 15 | ForEach-Object { Write-Host "  $_" }
+        if ($shown.Count -gt 15) { Write-Host "  ... $($shown.Count - 15) more failures in $log" }
+        if ($run.StdErr.Trim()) { $run.StdErr.Trim() -split '\r?\n' | Select-Object -First 10 | ForEach-Object { Write-Host "  stderr: $_" } }
+        $rows.Add($row)
+    }
+
+    # --- summary -------------------------------------------------------------------------------------
+    Write-Host ''
+    $problems | ForEach-Object { Write-Host "problem: $_" }
+    foreach ($r in $rows) { Write-Host ('{0}: {1} passed, {2} failed, {3} skipped' -f $r.Name, $r.Passed, $r.Failed, $r.Skipped) }
+    $passed = ($rows | Measure-Object Passed -Sum).Sum
+    $failed = ($rows | Measure-Object Failed -Sum).Sum
+    $skipped = ($rows | Measure-Object Skipped -Sum).Sum
+    Write-Host ('Total: {0} passed, {1} failed, {2} skipped' -f $passed, $failed, $skipped)
+    if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
+}
+
+function Invoke-Demo {
+    if (-not (Test-Path -LiteralPath $sample)) { throw "Sample checkpoint missing: $sample" }
+    $script = @'
+param($ModulePath, $Sample)
+$ErrorActionPreference = 'Stop'
+Import-Module $ModulePath
+Write-Host "PS> `$sd = Import-TorchCheckpoint $Sample"
+$sd = Import-TorchCheckpoint $Sample
+Write-Host "Returned a $($sd.GetType().Name) with $($sd.Count) entries:"
+$sd.GetEnumerator() | ForEach-Object {
+    [pscustomobject]@{
+        Name    = $_.Key
+        DType   = $_.Value.DType
+        Shape   = '(' + (@($_.Value.Shape) -join ', ') + ')'
+        Stride  = '(' + (@($_.Value.Stride) -join ', ') + ')'
+        Storage = $_.Value.Storage.Key
+        First3  = (@($_.Value.ToArray()) | Select-Object -First 3 | ForEach-Object { '{0:0.0000}' -f $_ }) -join ', '
+    }
+} | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
+Write-Host "PS> Get-TorchStorage -Path $Sample"
+Get-TorchStorage -Path $Sample |
+    Format-Table Key, DType, ElementCount, ByteLength, Location, RecordName, FileOffset, TensorPaths -AutoSize |
+    Out-String -Width 200 | Write-Host
+Write-Host 'PS> Get-TorchDevice'
+Get-TorchDevice | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
+'@
+    $file = Join-Path ([System.IO.Path]::GetTempPath()) "torchload-demo-$PID.ps1"
+    Set-Content -LiteralPath $file -Value $script
+    try {
+        # Relative paths on purpose: the child runs in the repo root, and this is what a user types.
+        Exec { & $pwsh -NoProfile -NonInteractive -File $file -ModulePath './module/TorchLoad.psd1' -Sample 'samples/sd_conv_linear.pt' }
+    } finally { Remove-Item -LiteralPath $file -ErrorAction Ignore }
+}
+
+Push-Location $root
+try {
+    switch ($Task) {
+        'Build' { Invoke-Build }
+        'Test' { Invoke-Build; Invoke-Test }
+        'Demo' { Invoke-Build; Invoke-Demo }
+        { $_ -in 'Bench', 'Fuzz' } { throw "build.ps1 -Task ${Task}: not implemented yet." }
+    }
+} finally { Pop-Location }

@@ -1,0 +1,160 @@
+using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
+using TorchLoad.Core.Errors;
+using TorchLoad.Core.Tensors;
+
+namespace TorchLoad.Core.Archive;
+
+/// <summary>
+/// The checkpoint file, opened read-only (FileShare.Read: nobody writes it while we read). Reads
+/// go straight to caller buffers at absolute offsets; a read-only, copy-on-write mapping is made
+/// only when asked (mmap mode, legacy pickle parsing).
+/// </summary>
+internal sealed class FileSource : IDisposable
+{
+    private readonly SafeFileHandle _handle;
+    private MappedFile? _mapping;
+
+    public FileSource(string path)
+    {
+        Path = path;
+        try
+        {
+            _handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+            Length = RandomAccess.GetLength(_handle);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, $"Cannot open '{path}': {e.Message}", inner: e);
+        }
+    }
+
+    public string Path { get; }
+    public long Length { get; }
+
+    /// <summary>Reads exactly destination.Length bytes at <paramref name="offset"/>, or throws TruncatedCheckpoint.</summary>
+    public void ReadExactly(long offset, Span<byte> destination, string? record = null)
+    {
+        if (offset < 0 || offset > Length || destination.Length > Length - offset)
+            throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint,
+                $"The file ends early: {destination.Length} bytes are needed at byte {offset} but the file has {Length}", record, offset);
+        while (destination.Length > 0)
+        {
+            var n = RandomAccess.Read(_handle, destination, offset);
+            if (n <= 0) throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint, "The file ended while it was being read", record, offset);
+            destination = destination[n..];
+            offset += n;
+        }
+    }
+
+    public byte[] ReadBytes(long offset, int count, string? record = null)
+    {
+        var b = new byte[count];
+        ReadExactly(offset, b, record);
+        return b;
+    }
+
+    /// <summary>Reads <paramref name="length"/> bytes into a new native buffer, in large chunks.</summary>
+    public unsafe HostBuffer ReadToHost(long offset, long length, string? record, CancellationToken cancel, Action<long>? progress)
+    {
+        if (offset < 0 || length < 0 || offset > Length - length)
+            throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint,
+                $"The file ends early: {length} bytes are needed at byte {offset} but the file has {Length}", record, offset);
+        var buffer = new HostBuffer(length);
+        try
+        {
+            const int Chunk = 64 << 20;
+            for (long done = 0; done < length;)
+            {
+                cancel.ThrowIfCancellationRequested();
+                var n = (int)Math.Min(Chunk, length - done);
+                ReadExactly(offset + done, new Span<byte>(buffer.Pointer + done, n), record);
+                done += n;
+                progress?.Invoke(n);
+            }
+            return buffer;
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The whole file as a copy-on-write mapping (shared by every view made from it).</summary>
+    public MappedFile Map() => _mapping ??= MappedFile.Open(_handle, Length);
+
+    public void Dispose()
+    {
+        _mapping?.Release();
+        _handle.Dispose();
+    }
+}
+
+/// <summary>
+/// A copy-on-write mapping of a whole file. Reference-counted: each <see cref="MappedBuffer"/> holds
+/// one reference, so the mapping lives exactly as long as the last storage viewing it.
+/// </summary>
+internal sealed unsafe class MappedFile
+{
+    private readonly MemoryMappedFile _file;
+    private readonly MemoryMappedViewAccessor _view;
+    private int _refs = 1;
+
+    private MappedFile(MemoryMappedFile file, MemoryMappedViewAccessor view, byte* pointer, long length)
+    {
+        _file = file;
+        _view = view;
+        Pointer = pointer;
+        Length = length;
+    }
+
+    public byte* Pointer { get; }
+    public long Length { get; }
+
+    public static MappedFile Open(SafeFileHandle handle, long length)
+    {
+        if (length == 0) throw new TorchLoadException(TorchLoadErrorReason.NotACheckpoint, "The file is empty.");
+        // Copy-on-write over a read-only handle: writes to mapped pages stay private, the file never changes.
+        var file = MemoryMappedFile.CreateFromFile(handle, null, 0, MemoryMappedFileAccess.CopyOnWrite, HandleInheritability.None, leaveOpen: true);
+        var view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.CopyOnWrite);
+        byte* p = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        return new MappedFile(file, view, p + view.PointerOffset, length);
+    }
+
+    public ReadOnlySpan<byte> Span(long offset, long length) =>
+        offset < 0 || length < 0 || offset > Length - length || length > int.MaxValue
+            ? throw new ArgumentOutOfRangeException(nameof(offset))
+            : new ReadOnlySpan<byte>(Pointer + offset, (int)length);
+
+    public void AddRef() => Interlocked.Increment(ref _refs);
+
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _refs) != 0) return;
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _file.Dispose();
+    }
+}
+
+/// <summary>A storage that is a window of the file mapping (<c>-Mmap</c>): no bytes copied.</summary>
+internal sealed unsafe class MappedBuffer : StorageBuffer
+{
+    private readonly MappedFile _file;
+    private readonly long _offset;
+
+    public MappedBuffer(MappedFile file, long offset, long length) : base(length)
+    {
+        if (offset < 0 || length < 0 || offset > file.Length - length) throw new ArgumentOutOfRangeException(nameof(offset));
+        _file = file;
+        _offset = offset;
+        file.AddRef();
+    }
+
+    public override string Device => "cpu";
+    public override bool IsHostAccessible => true;
+    public override byte* Pointer => _file.Pointer + _offset;
+    protected override void Release() => _file.Release();
+}

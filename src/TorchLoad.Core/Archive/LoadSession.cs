@@ -1,0 +1,155 @@
+using TorchLoad.Core.Devices;
+using TorchLoad.Core.Errors;
+using TorchLoad.Core.Pickle;
+using TorchLoad.Core.Tensors;
+
+namespace TorchLoad.Core.Archive;
+
+/// <summary>
+/// State shared by the format readers during one load: the options, the open file, the storages
+/// by key, and the steps every format ends with (reading bytes, byte order, validation, placement).
+/// </summary>
+internal sealed class LoadSession : IDisposable
+{
+    private readonly IReadOnlySet<string> _allowed;
+
+    public LoadSession(string path, TorchLoadOptions options)
+    {
+        Options = options;
+        File = new FileSource(path);
+        var allowed = new HashSet<string>(SafeGlobalRegistry.Snapshot(), StringComparer.Ordinal);
+        foreach (var name in options.SafeGlobals) allowed.Add(SafeGlobalRegistry.Validate(name));
+        _allowed = allowed;
+    }
+
+    public TorchLoadOptions Options { get; }
+    public FileSource File { get; }
+    public LoadLimits Limits => Options.Limits;
+    public CancellationToken Cancel => Options.Cancellation;
+
+    /// <summary>Storages in the order the pickle met them, by key.</summary>
+    public Dictionary<string, TorchStorage> Storages { get; } = new(StringComparer.Ordinal);
+    public List<TorchStorage> StorageOrder { get; } = [];
+
+    public TorchUnpickler NewUnpickler(Func<object?, object?> persistentLoad) =>
+        new(Options.WeightsOnly, _allowed, Limits, persistentLoad, Options.MapLocation is null ? null : Options.MapLocation.MapTag);
+
+    public object? RunPickle(TorchUnpickler host, ReadOnlySpan<byte> data, string record, out int consumed, out int protocol)
+    {
+        var machine = new PickleMachine(host, Limits, Options.Encoding, record, Cancel);
+        var result = machine.Run(data, out consumed);
+        protocol = machine.Protocol;
+        return result;
+    }
+
+    public void AddStorage(TorchStorage storage)
+    {
+        Storages.Add(storage.Key, storage);
+        StorageOrder.Add(storage);
+    }
+
+    /// <summary>The storage type global of a persistent id: its dtype (uint8 for UntypedStorage).</summary>
+    public static TorchDType StorageDType(object? storageType)
+    {
+        if (storageType is PyGlobal g)
+        {
+            if (g.Kind == GlobalKind.StorageClass) return g.Payload as TorchDType ?? TorchDType.Untyped;
+            // permissive mode: storage classes from other modules (torch.cuda.X) are mapped by name
+            if (TorchDType.TryFromStorageClass(g.Name, out var d)) return d;
+            if (g.Name is "UntypedStorage" or "TypedStorage") return TorchDType.Untyped;
+        }
+        if (storageType is TorchDType dt) return dt;
+        throw new TorchLoadException(TorchLoadErrorReason.InvalidPersistentId, $"A storage persistent id names {TorchUnpickler.Describe(storageType)}, not a storage class");
+    }
+
+    public static string PidString(object? v, string what) => v switch
+    {
+        string s => s,
+        byte[] b when b.All(c => c < 0x80) => System.Text.Encoding.ASCII.GetString(b),
+        long l => l.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        _ => throw new TorchLoadException(TorchLoadErrorReason.InvalidPersistentId, $"A storage persistent id has {TorchUnpickler.Describe(v)} as its {what}"),
+    };
+
+    public static long PidCount(object? v) => v switch
+    {
+        long l when l >= 0 => l,
+        _ => throw new TorchLoadException(TorchLoadErrorReason.InvalidPersistentId, $"A storage persistent id declares {TorchUnpickler.Describe(v)} elements"),
+    };
+
+    /// <summary>Byte count of <paramref name="numel"/> elements, refusing overflow.</summary>
+    public static long NBytes(long numel, TorchDType dtype, string key)
+    {
+        try { return checked(numel * dtype.ElementSize); }
+        catch (OverflowException)
+        {
+            throw new TorchLoadException(TorchLoadErrorReason.StorageSizeMismatch, $"Storage {key} declares {numel} {dtype} elements, which overflows 64 bits");
+        }
+    }
+
+    /// <summary>Makes each tensor on a byte-swapped file read as little-endian: swaps each storage once, by the dtype that views it.</summary>
+    public unsafe void SwapByteOrder(IEnumerable<TorchTensor> tensors)
+    {
+        var swapped = new HashSet<TorchStorage>(ReferenceEqualityComparer.Instance);
+        void Swap(TorchStorage s, TorchDType viewDType)
+        {
+            if (s.Buffer is not { IsHostAccessible: true } b || !swapped.Add(s)) return;
+            var dtype = s.DType == TorchDType.Untyped ? viewDType : s.DType; // v3 dtypes: swap by the tensor's dtype (torch does not)
+            var unit = dtype.SwapUnit;
+            if (unit <= 1) return;
+            for (long i = 0; i + unit <= b.Length; i += unit) new Span<byte>(b.Pointer + i, unit).Reverse();
+        }
+        foreach (var t in tensors)
+        {
+            foreach (var part in TensorParts(t))
+                if (part.Storage is { } s) Swap(s.ViewOf ?? s, part.DType);
+        }
+        foreach (var s in StorageOrder) Swap(s.ViewOf ?? s, s.DType);
+    }
+
+    public static IEnumerable<TorchTensor> TensorParts(TorchTensor t)
+    {
+        yield return t;
+        foreach (var p in new[] { t.Indices, t.Values, t.CrowIndices, t.ColIndices, t.CcolIndices, t.RowIndices, t.QScales, t.QZeroPoints, t.NestedSizes, t.NestedStrides, t.NestedOffsets })
+            if (p is not null) yield return p;
+    }
+
+    /// <summary>Reads the bytes of every root storage, in file order, straight into their final buffers.</summary>
+    public void ReadStorages(IReadOnlyList<(TorchStorage Storage, Func<Action<long>, StorageBuffer> Read)> reads)
+    {
+        var total = reads.Sum(r => r.Storage.ByteLength);
+        long done = 0;
+        var progress = Options.Progress;
+        Action<long>? report = progress is null ? null : n => { done += n; progress(done, total); };
+        foreach (var (storage, read) in reads)
+        {
+            Cancel.ThrowIfCancellationRequested();
+            storage.Buffer = read(report ?? (_ => { }));
+        }
+    }
+
+    /// <summary>Legacy and tar storage views share their root's bytes.</summary>
+    public void ConnectViews()
+    {
+        foreach (var s in StorageOrder)
+            if (s.ViewOf is { Buffer: not null } root && s.Buffer is null) s.Buffer = new SliceBuffer(root, checked(s.ViewOffset * s.DType.ElementSize), s.ByteLength);
+    }
+
+    /// <summary>Sparse invariants, checked after the bytes are in (torch defers them the same way).</summary>
+    public static void ValidateSparse(IEnumerable<TorchTensor> sparse)
+    {
+        foreach (var t in sparse) SparseValidator.Validate(t);
+    }
+
+    /// <summary>map_location: every storage restored where the options say, or DeviceUnavailable.</summary>
+    public void Place(TorchUnpickler host)
+    {
+        foreach (var s in StorageOrder.Where(s => s.ViewOf is null)) DevicePlacement.Restore(s, Options.MapLocation);
+        foreach (var t in host.DeviceTensors)
+        {
+            if (!DeviceRegistry.IsAvailable(t.DeviceOverride!))
+                throw DevicePlacement.Unavailable(t.DeviceOverride!, "a tensor rebuilt on that device");
+        }
+    }
+
+    public void Dispose() => File.Dispose();
+}

@@ -1,0 +1,195 @@
+using System.Text;
+using ICSharpCode.SharpZipLib.Zip.Compression;
+using TorchLoad.Core.Errors;
+using TorchLoad.Core.Tensors;
+
+namespace TorchLoad.Core.Archive;
+
+/// <summary>
+/// torch.save's zip format (1.6+): <c>&lt;prefix&gt;/data.pkl</c>, <c>data/&lt;key&gt;</c>, <c>version</c>,
+/// <c>byteorder</c>, ... Stored records are read at their local-header offset; deflated ones are
+/// inflated with a bound. TorchScript and torch.package archives are recognised and refused.
+/// </summary>
+internal static class ZipCheckpoint
+{
+    public const int MaxSupportedVersion = 10;
+
+    public static TorchCheckpoint Load(LoadSession session)
+    {
+        var file = session.File;
+        var records = ZipDirectory.Read(file);
+        if (records.Count == 0) throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, "The zip archive is empty: it has no data.pkl");
+        var first = records[0].Name;
+        var slash = first.IndexOf('/');
+        if (slash <= 0) throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Record '{first}' is not in a folder: a torch.save archive keeps everything under one top folder", first);
+        var prefix = first[..slash];
+        var byName = new Dictionary<string, ZipRecord>(StringComparer.Ordinal);
+        foreach (var r in records)
+        {
+            if (!r.Name.StartsWith(prefix + "/", StringComparison.Ordinal))
+                throw new TorchLoadException(TorchLoadErrorReason.InvalidRecordName, $"Record '{r.Name}' is outside the archive folder '{prefix}/'", r.Name);
+            byName[r.Name[(prefix.Length + 1)..]] = r;
+        }
+
+        if (byName.ContainsKey("constants.pkl"))
+            throw new TorchLoadException(TorchLoadErrorReason.UnsupportedFormat,
+                "This is a TorchScript archive (it has constants.pkl). TorchLoad never loads TorchScript: its code would have to run. Export the weights with torch.save(model.state_dict()) instead.", prefix + "/constants.pkl");
+        if (!byName.ContainsKey("data.pkl") && byName.Keys.Any(k => k.StartsWith(".data/extern_modules", StringComparison.Ordinal) || k.EndsWith(".py", StringComparison.Ordinal)))
+            throw new TorchLoadException(TorchLoadErrorReason.UnsupportedFormat, "This is a torch.package archive; it holds Python code and is not a torch.save checkpoint.");
+
+        var version = ReadVersion(session, byName, prefix);
+        var byteOrder = "little";
+        if (byName.TryGetValue("byteorder", out var bo))
+        {
+            byteOrder = Encoding.ASCII.GetString(ReadSmall(session, bo, 16));
+            if (byteOrder is not ("little" or "big"))
+                throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Unknown endianness type '{byteOrder}' in the byteorder record", bo.Name);
+        }
+        if (!byName.TryGetValue("data.pkl", out var pkl))
+            throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The archive has no '{prefix}/data.pkl' record, so it is not a torch.save checkpoint", prefix + "/data.pkl");
+
+        var pending = new List<(TorchStorage, ZipRecord)>();
+        object? PersistentLoad(object? pid)
+        {
+            if (pid is not object?[] t || t.Length == 0 || LoadSession.PidString(t[0], "tag") != "storage")
+                throw new TorchLoadException(TorchLoadErrorReason.InvalidPersistentId,
+                    $"Only persistent ids of storages ('storage', type, key, location, numel) are allowed in a zip checkpoint, but got {Pickle.TorchUnpickler.Describe(pid)}");
+            if (t.Length != 5) throw new TorchLoadException(TorchLoadErrorReason.InvalidPersistentId, $"A storage persistent id has {t.Length} parts, expected 5");
+            var dtype = LoadSession.StorageDType(t[1]);
+            var key = LoadSession.PidString(t[2], "key");
+            var location = LoadSession.PidString(t[3], "location");
+            var numel = LoadSession.PidCount(t[4]);
+            if (session.Storages.TryGetValue(key, out var known)) return known;
+            var nbytes = LoadSession.NBytes(numel, dtype, key);
+            var recordName = $"data/{key}";
+            if (!byName.TryGetValue(recordName, out var record))
+                throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The pickle uses storage '{key}' but the archive has no record '{prefix}/{recordName}'", $"{prefix}/{recordName}");
+            if (record.Size != nbytes)
+                throw new TorchLoadException(TorchLoadErrorReason.StorageSizeMismatch,
+                    $"Record size ({record.Size} bytes) does not match the size the pickle declares for storage '{key}' ({nbytes} bytes = {numel} elements * {dtype.ElementSize} bytes/element for {dtype})", record.Name);
+            var storage = new TorchStorage(key, dtype, numel, location) { RecordName = record.Name, FileOffset = record.IsStored ? record.DataOffset : -1 };
+            session.AddStorage(storage);
+            pending.Add((storage, record));
+            return storage;
+        }
+
+        var host = session.NewUnpickler(PersistentLoad);
+        var pickleBytes = ReadRecord(session, pkl, session.Limits.MaxPickleBytes, nameof(LoadLimits.MaxPickleBytes));
+        var root = session.RunPickle(host, pickleBytes, pkl.Name, out var consumed, out var protocol);
+
+        var checkpoint = new TorchCheckpoint(file.Path, "zip", root, session.StorageOrder)
+        {
+            Version = version, ByteOrder = byteOrder, ArchivePrefix = prefix, PickleProtocol = protocol,
+            Globals = host.GlobalsSeen.Distinct().ToList(), Records = records.Select(r => r.Name).ToList(),
+        };
+        if (consumed != pickleBytes.Length) checkpoint.Warnings.Add($"{pkl.Name} has {pickleBytes.Length - consumed} bytes after its STOP opcode");
+        if (records.Any(r => r.Crc32 == 0 && r.Size > 0)) checkpoint.Warnings.Add("Some records have a CRC-32 of zero (saved with CRC computation disabled); torch does not check CRCs either.");
+
+        if (session.Options.MetadataOnly) return checkpoint;
+        if (session.Options.Mmap)
+        {
+            foreach (var (_, r) in pending.Where(p => !p.Item2.IsStored))
+                throw new TorchLoadException(TorchLoadErrorReason.UnsupportedCompression,
+                    $"Record '{r.Name}' is deflated; -Mmap can only map stored records. Load without -Mmap to inflate it.", r.Name);
+            var mapping = file.Map();
+            foreach (var (s, r) in pending) { s.Buffer = new MappedBuffer(mapping, r.DataOffset, r.Size); s.IsMapped = true; }
+        }
+        else
+        {
+            session.ReadStorages(pending.OrderBy(p => p.Item2.DataOffset)
+                .Select(p => (p.Item1, (Func<Action<long>, StorageBuffer>)(report => ReadStorage(session, p.Item2, report)))).ToList());
+        }
+        if (byteOrder == "big") session.SwapByteOrder(host.Tensors);
+        LoadSession.ValidateSparse(host.SparseTensors);
+        session.Place(host);
+        return checkpoint;
+    }
+
+    private static long ReadVersion(LoadSession session, Dictionary<string, ZipRecord> byName, string prefix)
+    {
+        if (!byName.TryGetValue(".data/version", out var record) && !byName.TryGetValue("version", out record))
+            throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The archive has neither '{prefix}/version' nor '{prefix}/.data/version'", prefix + "/version");
+        var text = Encoding.ASCII.GetString(ReadSmall(session, record, 64));
+        var digits = new string(text.TakeWhile(char.IsAsciiDigit).ToArray());
+        if (digits.Length == 0 || !long.TryParse(digits, out var version))
+            throw new TorchLoadException(TorchLoadErrorReason.UnsupportedVersion, $"Couldn't parse the archive version '{text.Trim()}' as an integer", record.Name);
+        if (version < 1)
+            throw new TorchLoadException(TorchLoadErrorReason.UnsupportedVersion, $"Archive version {version} is too old: the minimum supported version is 1", record.Name);
+        if (version > MaxSupportedVersion)
+            throw new TorchLoadException(TorchLoadErrorReason.UnsupportedVersion, $"Archive version {version} is newer than the maximum supported version {MaxSupportedVersion}", record.Name);
+        return version;
+    }
+
+    private static byte[] ReadSmall(LoadSession session, ZipRecord record, int max)
+    {
+        if (record.Size > max) throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Record '{record.Name}' is {record.Size} bytes; at most {max} are expected", record.Name);
+        return ReadRecord(session, record, max, "record size");
+    }
+
+    /// <summary>A whole (small) record into memory: stored records read directly, deflated ones inflated with a bound.</summary>
+    private static byte[] ReadRecord(LoadSession session, ZipRecord record, long max, string limitName)
+    {
+        if (record.Size > max || record.Size > Array.MaxLength)
+            throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"Record '{record.Name}' is {record.Size} bytes, over the limit of {max}", record.Name) { LimitName = limitName };
+        var bytes = new byte[record.Size];
+        if (record.IsStored) session.File.ReadExactly(record.DataOffset, bytes, record.Name);
+        else Inflate(session, record, bytes);
+        return bytes;
+    }
+
+    private static unsafe StorageBuffer ReadStorage(LoadSession session, ZipRecord record, Action<long> report)
+    {
+        if (record.IsStored) return session.File.ReadToHost(record.DataOffset, record.Size, record.Name, session.Cancel, report);
+        var buffer = new HostBuffer(record.Size);
+        try
+        {
+            if (record.Size > Array.MaxLength) throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"Deflated record '{record.Name}' is over 2 GiB", record.Name);
+            Inflate(session, record, new Span<byte>(buffer.Pointer, (int)record.Size));
+            report(record.Size);
+            return buffer;
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Inflates exactly record.Size bytes; refuses zip bombs before allocating (ratio limit) and size lies after.</summary>
+    private static void Inflate(LoadSession session, ZipRecord record, Span<byte> destination)
+    {
+        var limit = checked(session.Limits.MaxInflateRatio * Math.Max(session.File.Length, 1));
+        if (record.Size > limit)
+            throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded,
+                $"Deflated record '{record.Name}' would inflate to {record.Size} bytes, more than {session.Limits.MaxInflateRatio} times the file size; raise MaxInflateRatio only for a file you trust", record.Name)
+            { LimitName = nameof(LoadLimits.MaxInflateRatio) };
+        if (record.CompressedSize > int.MaxValue) throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"Deflated record '{record.Name}' is over 2 GiB compressed", record.Name);
+        var compressed = session.File.ReadBytes(record.DataOffset, (int)record.CompressedSize, record.Name);
+        var inflater = new Inflater(noHeader: true);
+        inflater.SetInput(compressed);
+        var scratch = new byte[Math.Min(destination.Length + 1, 1 << 20)];
+        var done = 0;
+        try
+        {
+            while (true)
+            {
+                var n = inflater.Inflate(scratch, 0, scratch.Length);
+                if (n == 0)
+                {
+                    if (inflater.IsFinished || inflater.IsNeedingInput || inflater.IsNeedingDictionary) break;
+                    continue;
+                }
+                if (n > destination.Length - done)
+                    throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Deflated record '{record.Name}' inflates to more than the {record.Size} bytes its directory entry declares", record.Name);
+                scratch.AsSpan(0, n).CopyTo(destination[done..]);
+                done += n;
+            }
+        }
+        catch (ICSharpCode.SharpZipLib.SharpZipBaseException e)
+        {
+            throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Deflated record '{record.Name}' is corrupt: {e.Message}", record.Name, inner: e);
+        }
+        if (done != destination.Length)
+            throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Deflated record '{record.Name}' inflates to {done} bytes, not the {record.Size} its directory entry declares", record.Name);
+    }
+}

@@ -1,0 +1,190 @@
+using System.Buffers.Binary;
+using System.Text;
+using TorchLoad.Core.Errors;
+
+namespace TorchLoad.Core.Archive;
+
+/// <summary>One record of a zip archive, as its central directory and local header describe it.</summary>
+internal sealed record ZipRecord(string Name, ushort Method, ushort Flags, uint Crc32, long CompressedSize, long Size, long LocalHeaderOffset)
+{
+    /// <summary>Offset of the record's bytes in the file (from the local header, never assumed).</summary>
+    public long DataOffset { get; set; } = -1;
+
+    public bool IsStored => Method == 0;
+}
+
+/// <summary>
+/// A strict reader of a zip central directory (ZIP64 aware), written for hostile input: every
+/// offset and count is checked against the file before it is used or allocated, names are
+/// validated, duplicates refused, and local headers must agree with the directory.
+/// </summary>
+internal static class ZipDirectory
+{
+    private const uint EocdSig = 0x06054B50, Zip64EocdSig = 0x06064B50, Zip64LocatorSig = 0x07064B50;
+    private const uint CentralSig = 0x02014B50, LocalSig = 0x04034B50;
+    private const int EocdSize = 22, CentralSize = 46, LocalSize = 30;
+
+    public static IReadOnlyList<ZipRecord> Read(FileSource file)
+    {
+        var (cdOffset, cdSize, count) = FindCentralDirectory(file);
+        if (count > cdSize / CentralSize)
+            throw Invalid($"the directory claims {count} records but has room for {cdSize / CentralSize}", cdOffset);
+        if (cdSize > int.MaxValue) throw Invalid("the central directory is larger than 2 GiB", cdOffset);
+        var cd = file.ReadBytes(cdOffset, (int)cdSize, "zip central directory");
+        var records = new List<ZipRecord>((int)count);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var pos = 0;
+        for (long i = 0; i < count; i++)
+        {
+            if (pos > cd.Length - CentralSize || BinaryPrimitives.ReadUInt32LittleEndian(cd.AsSpan(pos)) != CentralSig)
+                throw Invalid($"central directory entry {i} is damaged", cdOffset + pos);
+            var e = cd.AsSpan(pos);
+            var flags = BinaryPrimitives.ReadUInt16LittleEndian(e[8..]);
+            var method = BinaryPrimitives.ReadUInt16LittleEndian(e[10..]);
+            var crc = BinaryPrimitives.ReadUInt32LittleEndian(e[16..]);
+            long csize = BinaryPrimitives.ReadUInt32LittleEndian(e[20..]);
+            long usize = BinaryPrimitives.ReadUInt32LittleEndian(e[24..]);
+            int nameLen = BinaryPrimitives.ReadUInt16LittleEndian(e[28..]);
+            int extraLen = BinaryPrimitives.ReadUInt16LittleEndian(e[30..]);
+            int commentLen = BinaryPrimitives.ReadUInt16LittleEndian(e[32..]);
+            long localOffset = BinaryPrimitives.ReadUInt32LittleEndian(e[42..]);
+            if (CentralSize + nameLen + extraLen + commentLen > cd.Length - pos)
+                throw Invalid($"central directory entry {i} runs past the directory", cdOffset + pos);
+            var nameBytes = e.Slice(CentralSize, nameLen);
+            var name = DecodeName(nameBytes, flags, cdOffset + pos);
+            var extra = e.Slice(CentralSize + nameLen, extraLen);
+            ApplyZip64Extra(extra, ref usize, ref csize, ref localOffset, cdOffset + pos);
+            pos += CentralSize + nameLen + extraLen + commentLen;
+
+            ValidateName(name);
+            if (!names.Add(name))
+                throw new TorchLoadException(TorchLoadErrorReason.DuplicateRecord, $"The archive holds two records named '{name}'; it is ambiguous which one a reader would use", name);
+            if ((flags & 1) != 0)
+                throw new TorchLoadException(TorchLoadErrorReason.UnsupportedCompression, $"Record '{name}' is encrypted; TorchLoad does not read encrypted archives", name);
+            if (method is not (0 or 8))
+                throw new TorchLoadException(TorchLoadErrorReason.UnsupportedCompression, $"Record '{name}' uses compression method {method}; only stored (0) and deflate (8) are read", name);
+            if (method == 0 && csize != usize)
+                throw Invalid($"stored record '{name}' has compressed size {csize} but size {usize}", cdOffset + pos);
+            if (localOffset < 0 || localOffset > file.Length - LocalSize)
+                throw Invalid($"record '{name}' has its local header at {localOffset}, outside the file", cdOffset + pos);
+            records.Add(new ZipRecord(name, method, flags, crc, csize, usize, localOffset));
+        }
+        foreach (var r in records) r.DataOffset = ReadLocalHeader(file, r);
+        return records;
+    }
+
+    private static (long Offset, long Size, long Count) FindCentralDirectory(FileSource file)
+    {
+        if (file.Length < EocdSize) throw Invalid("the file is too short to be a zip archive", 0);
+        var tailLength = (int)Math.Min(file.Length, EocdSize + 0xFFFF + 20);
+        var tailStart = file.Length - tailLength;
+        var tail = file.ReadBytes(tailStart, tailLength, "zip end of central directory");
+        var at = -1;
+        for (var i = tail.Length - EocdSize; i >= 0; i--)
+        {
+            if (BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(i)) == EocdSig) { at = i; break; }
+        }
+        if (at < 0) throw Invalid("no end-of-central-directory record: the archive is truncated or not a zip file", file.Length);
+        var eocd = tail.AsSpan(at);
+        long count = BinaryPrimitives.ReadUInt16LittleEndian(eocd[10..]);
+        long size = BinaryPrimitives.ReadUInt32LittleEndian(eocd[12..]);
+        long offset = BinaryPrimitives.ReadUInt32LittleEndian(eocd[16..]);
+        var eocdPos = tailStart + at;
+
+        // ZIP64: torch always writes the locator and record (spec 3.2); use them when present.
+        if (at >= 20 && BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(at - 20)) == Zip64LocatorSig)
+        {
+            var recordOffset = BinaryPrimitives.ReadInt64LittleEndian(tail.AsSpan(at - 20 + 8));
+            if (recordOffset < 0 || recordOffset > eocdPos - 20 - 56) throw Invalid("the ZIP64 locator points outside the file", eocdPos - 20);
+            var z = file.ReadBytes(recordOffset, 56, "zip64 end of central directory");
+            if (BinaryPrimitives.ReadUInt32LittleEndian(z) != Zip64EocdSig) throw Invalid("the ZIP64 end-of-central-directory record is missing", recordOffset);
+            count = BinaryPrimitives.ReadInt64LittleEndian(z.AsSpan(32));
+            size = BinaryPrimitives.ReadInt64LittleEndian(z.AsSpan(40));
+            offset = BinaryPrimitives.ReadInt64LittleEndian(z.AsSpan(48));
+            eocdPos = recordOffset;
+        }
+        else if (count == 0xFFFF || size == 0xFFFFFFFF || offset == 0xFFFFFFFF)
+            throw Invalid("the archive needs ZIP64 values but has no ZIP64 locator", eocdPos);
+
+        if (count < 0 || size < 0 || offset < 0 || offset > eocdPos || size > eocdPos - offset)
+            throw Invalid($"the central directory ({size} bytes at {offset}) lies outside the file", eocdPos);
+        return (offset, size, count);
+    }
+
+    private static void ApplyZip64Extra(ReadOnlySpan<byte> extra, ref long usize, ref long csize, ref long localOffset, long at)
+    {
+        while (extra.Length >= 4)
+        {
+            var id = BinaryPrimitives.ReadUInt16LittleEndian(extra);
+            int len = BinaryPrimitives.ReadUInt16LittleEndian(extra[2..]);
+            if (len > extra.Length - 4) throw Invalid("a central directory extra field runs past its entry", at);
+            if (id == 1)
+            {
+                var z = extra.Slice(4, len);
+                long Next(ref ReadOnlySpan<byte> s)
+                {
+                    if (s.Length < 8) throw Invalid("a ZIP64 extra field is too short", at);
+                    var v = BinaryPrimitives.ReadInt64LittleEndian(s);
+                    s = s[8..];
+                    return v < 0 ? throw Invalid("a ZIP64 size or offset is negative", at) : v;
+                }
+                if (usize == 0xFFFFFFFF) usize = Next(ref z);
+                if (csize == 0xFFFFFFFF) csize = Next(ref z);
+                if (localOffset == 0xFFFFFFFF) localOffset = Next(ref z);
+            }
+            extra = extra[(4 + len)..];
+        }
+    }
+
+    private static long ReadLocalHeader(FileSource file, ZipRecord r)
+    {
+        Span<byte> h = stackalloc byte[LocalSize];
+        file.ReadExactly(r.LocalHeaderOffset, h, r.Name);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(h) != LocalSig)
+            throw Invalid($"record '{r.Name}' has no local header where the directory says", r.LocalHeaderOffset);
+        int nameLen = BinaryPrimitives.ReadUInt16LittleEndian(h[26..]);
+        int extraLen = BinaryPrimitives.ReadUInt16LittleEndian(h[28..]);
+        var localMethod = BinaryPrimitives.ReadUInt16LittleEndian(h[8..]);
+        if (localMethod != r.Method)
+            throw Invalid($"record '{r.Name}': the local header says compression {localMethod}, the directory {r.Method}", r.LocalHeaderOffset);
+        var localName = file.ReadBytes(r.LocalHeaderOffset + LocalSize, nameLen, r.Name);
+        if (!localName.AsSpan().SequenceEqual(Encoding.UTF8.GetBytes(r.Name)) && !localName.AsSpan().SequenceEqual(Encoding.Latin1.GetBytes(r.Name)))
+            throw Invalid($"record '{r.Name}': the local header names it '{Encoding.UTF8.GetString(localName)}'", r.LocalHeaderOffset);
+        var dataOffset = r.LocalHeaderOffset + LocalSize + nameLen + extraLen;
+        if (dataOffset > file.Length || r.CompressedSize > file.Length - dataOffset)
+            throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint,
+                $"Record '{r.Name}' needs {r.CompressedSize} bytes at {dataOffset} but the file has {file.Length}", r.Name, dataOffset);
+        return dataOffset;
+    }
+
+    private static string DecodeName(ReadOnlySpan<byte> bytes, ushort flags, long at)
+    {
+        try
+        {
+            return (flags & 0x800) != 0 || bytes.IndexOfAnyExceptInRange((byte)0, (byte)0x7F) < 0
+                ? new UTF8Encoding(false, true).GetString(bytes)
+                : Encoding.Latin1.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new TorchLoadException(TorchLoadErrorReason.InvalidRecordName, "A record name is not valid UTF-8", null, at);
+        }
+    }
+
+    /// <summary>Names must stay inside the archive: no absolute paths, '..', backslashes or control characters.</summary>
+    private static void ValidateName(string name)
+    {
+        var bad = name.Length == 0 ? "it is empty"
+            : name[0] == '/' ? "it is absolute"
+            : name.Contains('\\') ? "it contains a backslash"
+            : name.Length > 1 && name[1] == ':' ? "it has a drive letter"
+            : name.Split('/').Any(p => p == "..") ? "it contains '..'"
+            : name.Any(char.IsControl) ? "it contains control characters"
+            : null;
+        if (bad is not null)
+            throw new TorchLoadException(TorchLoadErrorReason.InvalidRecordName, $"Record name '{name.Replace("\0", "\\0")}' is not allowed: {bad}", name);
+    }
+
+    private static TorchLoadException Invalid(string message, long at) =>
+        new(TorchLoadErrorReason.InvalidArchive, $"Invalid zip archive: {message}", null, at);
+}

@@ -1,0 +1,51 @@
+using TorchLoad.Core.Errors;
+using TorchLoad.Core.Tensors;
+
+namespace TorchLoad.Core.Devices;
+
+/// <summary>torch's <c>restore_location</c>: where each storage goes after its bytes are read into host memory.</summary>
+internal static class DevicePlacement
+{
+    public static void Restore(TorchStorage storage, MapLocation? map)
+    {
+        switch (map)
+        {
+            case MapLocation.CallbackMap cb:
+                var result = cb.Invoke(storage, storage.Location);
+                if (result is null) { Default(storage, storage.Location); return; }
+                if (!ReferenceEquals(result, storage))
+                {
+                    if (result.Buffer is null) throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, "The -MapLocation scriptblock returned a storage without data.");
+                    if (result.ByteLength != storage.ByteLength)
+                        throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, $"The -MapLocation scriptblock returned a storage of {result.ByteLength} bytes for storage {storage.Key} of {storage.ByteLength}.");
+                    storage.ReplaceBuffer(result.Buffer);
+                }
+                return;
+            case null:
+                Default(storage, storage.Location);
+                return;
+            default:
+                Default(storage, map.MapTag(storage.Location));
+                return;
+        }
+    }
+
+    /// <summary>torch's default_restore_location: the tag names the device; an absent device is an error.</summary>
+    public static void Default(TorchStorage storage, string tag)
+    {
+        if (storage.Buffer is null) return; // metadata only
+        if (tag == "cpu" || tag == "meta" && storage.ByteLength == 0) return;
+        if (tag == "meta") { storage.ReplaceBuffer(new EmptyBuffer(storage.ByteLength, "meta"))?.Dispose(); return; }
+        if (!DeviceRegistry.IsAvailable(tag)) throw Unavailable(tag, $"storage {storage.Key}");
+        DeviceRegistry.MoveTo(storage, tag);
+    }
+
+    public static TorchLoadException Unavailable(string tag, string what)
+    {
+        var type = tag.Split(':')[0];
+        var known = DeviceRegistry.List().Select(d => d.Name);
+        return new TorchLoadException(TorchLoadErrorReason.DeviceUnavailable,
+            $"Attempting to deserialize {what} on device '{tag}', but no such device is available here (available: {string.Join(", ", known)}). " +
+            $"If you are running on a machine without {type.ToUpperInvariant()}, use -MapLocation cpu to map your storages to the CPU, or a hashtable such as @{{ '{tag}' = 'cpu' }}.");
+    }
+}

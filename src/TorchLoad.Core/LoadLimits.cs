@@ -1,0 +1,34 @@
+namespace TorchLoad.Core;
+
+/// <summary>
+/// Resource limits with safe defaults that real checkpoints never reach. A limit that is hit fails
+/// the load with <c>LimitExceeded</c>, naming the property (and the cmdlet parameter) that raises it.
+/// </summary>
+public sealed record LoadLimits
+{
+    /// <summary>Open MARKs at once (nested tuples/lists/dicts being built).</summary>
+    public int MaxNestingDepth { get; init; } = 1_000;
+
+    /// <summary>Values on the pickle stack at once.</summary>
+    public int MaxStackItems { get; init; } = 1_000_000;
+
+    /// <summary>Memo entries (BINPUT/MEMOIZE).</summary>
+    public int MaxMemoEntries { get; init; } = 10_000_000;
+
+    /// <summary>Items in one list, tuple, dict or set.</summary>
+    public int MaxContainerItems { get; init; } = 100_000_000;
+
+    /// <summary>Bytes of one string or bytes value, and digits of one integer.</summary>
+    public long MaxStringBytes { get; init; } = 1L << 30;
+
+    /// <summary>Bytes a pickle (data.pkl) may have once inflated.</summary>
+    public long MaxPickleBytes { get; init; } = 2L << 30;
+
+    /// <summary>Bytes one deflated record may inflate to, as a multiple of the file size (zip bombs).</summary>
+    public long MaxInflateRatio { get; init; } = 64;
+
+    /// <summary>Dimensions of one tensor.</summary>
+    public int MaxTensorRank { get; init; } = 64;
+
+    public static LoadLimits Default { get; } = new();
+}

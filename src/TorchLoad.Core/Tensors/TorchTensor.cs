@@ -1,0 +1,167 @@
+using TorchLoad.Core.Errors;
+using TorchLoad.Core.Pickle;
+
+namespace TorchLoad.Core.Tensors;
+
+/// <summary>
+/// A tensor as torch.load returns it: a view (shape, stride, offset in elements) of a shared
+/// <see cref="TorchStorage"/>, or a sparse/quantized/meta tensor with its parts.
+/// </summary>
+public sealed class TorchTensor
+{
+    internal TorchTensor(TorchDType dtype, long[] shape, long[] stride, long storageOffset, TorchStorage? storage)
+    {
+        DType = dtype;
+        Shape = shape;
+        Stride = stride;
+        StorageOffset = storageOffset;
+        Storage = storage;
+    }
+
+    public TorchDType DType { get; internal set; }
+    public long[] Shape { get; }
+    public long[] Stride { get; }
+    public long StorageOffset { get; }
+    public TorchStorage? Storage { get; }
+    public TorchLayout Layout { get; internal set; } = TorchLayout.Strided;
+    public bool RequiresGrad { get; internal set; }
+    public bool IsParameter { get; internal set; }
+
+    /// <summary>The Python class torch rebuilt (<c>torch.Tensor</c>, <c>torch.nn.parameter.Parameter</c>, a subclass).</summary>
+    public string ClassName { get; internal set; } = "torch.Tensor";
+
+    /// <summary>Lazily conjugated (torch's <c>conj</c> metadata): stored values are unconjugated.</summary>
+    public bool IsConj { get; internal set; }
+
+    /// <summary>Lazily negated (torch's <c>neg</c> metadata).</summary>
+    public bool IsNeg { get; internal set; }
+
+    /// <summary>Python attributes the file set on the tensor or parameter (a dictionary, or a (dict, slots) tuple).</summary>
+    public object? PythonState { get; internal set; }
+
+    /// <summary>A device the tensor itself was rebuilt on (meta, or XLA-style devices), overriding the storage's.</summary>
+    internal string? DeviceOverride { get; set; }
+
+    /// <summary>The device tag saved for the tensor: its storage's location, or the rebuilt device.</summary>
+    public string Location => DeviceOverride ?? Storage?.Location ?? "meta";
+
+    /// <summary>Where the data lives now.</summary>
+    public string Device => DeviceOverride ?? Storage?.Device ?? Values?.Device ?? "meta";
+
+    public long ElementCount => ShapeMath.Count(Shape);
+    public int Rank => Shape.Length;
+
+    // ---- quantized
+    public TorchQScheme? QScheme { get; internal set; }
+    public double? QScale { get; internal set; }
+    public long? QZeroPoint { get; internal set; }
+    public TorchTensor? QScales { get; internal set; }
+    public TorchTensor? QZeroPoints { get; internal set; }
+    public long? QAxis { get; internal set; }
+
+    // ---- sparse (COO: Indices + Values; compressed: CrowIndices/ColIndices or CcolIndices/RowIndices + Values)
+    public TorchTensor? Indices { get; internal set; }
+    public TorchTensor? Values { get; internal set; }
+    public TorchTensor? CrowIndices { get; internal set; }
+    public TorchTensor? ColIndices { get; internal set; }
+    public TorchTensor? CcolIndices { get; internal set; }
+    public TorchTensor? RowIndices { get; internal set; }
+    public bool? IsCoalesced { get; internal set; }
+
+    // ---- nested
+    public bool IsNested { get; internal set; }
+    public TorchTensor? NestedSizes { get; internal set; }
+    public TorchTensor? NestedStrides { get; internal set; }
+    public TorchTensor? NestedOffsets { get; internal set; }
+
+    public bool IsMeta => Storage is null && Layout == TorchLayout.Strided && !IsNested;
+    public bool IsContiguous => ShapeMath.IsContiguous(Shape, Stride);
+
+    /// <summary>
+    /// The logical values, contiguous, row-major, little-endian, in the tensor's own dtype encoding:
+    /// strides and offset honoured, conj/neg applied; quantized tensors give their integer codes
+    /// (packed 4-/2-bit codes one per byte).
+    /// </summary>
+    public byte[] ToByteArray()
+    {
+        if (Layout != TorchLayout.Strided || IsNested)
+            throw new InvalidOperationException($"A {Layout}{(IsNested ? " nested" : "")} tensor has no single byte array; read its component tensors (Values, Indices, ...).");
+        if (Storage is null) throw new InvalidOperationException("A meta tensor has no data.");
+        return TensorBytes.Gather(this);
+    }
+
+    /// <summary>The logical values as a .NET array of the natural element type (bfloat16/float8/float4 widened to float, float16 as Half, complex as Complex).</summary>
+    public Array ToArray() => ElementConverter.ToArray(DType, ToByteArray());
+
+    internal TorchTensor ShallowCopy() => (TorchTensor)MemberwiseClone();
+
+    public override string ToString()
+    {
+        var kind = Layout == TorchLayout.Strided ? "" : $" {Layout}";
+        return $"{(IsParameter ? "Parameter" : "Tensor")}{kind} {DType}[{string.Join(", ", Shape)}] on {Device}";
+    }
+}
+
+/// <summary>Overflow-checked shape arithmetic shared by rebuilders and the byte gatherer.</summary>
+internal static class ShapeMath
+{
+    public static long Count(long[] shape)
+    {
+        long n = 1;
+        foreach (var d in shape) n = checked(n * d);
+        return n;
+    }
+
+    public static bool IsContiguous(long[] shape, long[] stride)
+    {
+        long expected = 1;
+        for (var i = shape.Length - 1; i >= 0; i--)
+        {
+            if (shape[i] == 1) continue;
+            if (stride[i] != expected) return false;
+            expected *= shape[i];
+        }
+        return true;
+    }
+
+    public static long[] ContiguousStrides(long[] shape)
+    {
+        var s = new long[shape.Length];
+        long acc = 1;
+        for (var i = shape.Length - 1; i >= 0; i--) { s[i] = acc; acc = checked(acc * Math.Max(shape[i], 1)); }
+        return s;
+    }
+
+    /// <summary>
+    /// torch's rule for a view of a storage of <paramref name="storageElements"/> elements: no negative
+    /// size/stride/offset, and the last element reached (offset + sum((size-1)*stride)) inside the storage.
+    /// </summary>
+    public static void ValidateView(long[] shape, long[] stride, long offset, long storageElements, string what)
+    {
+        if (shape.Length != stride.Length)
+            throw Geometry($"{what}: {shape.Length} sizes but {stride.Length} strides");
+        if (offset < 0) throw Geometry($"{what}: negative storage offset {offset}");
+        var empty = false;
+        for (var i = 0; i < shape.Length; i++)
+        {
+            if (shape[i] < 0) throw Geometry($"{what}: negative size {shape[i]} in dimension {i}");
+            if (stride[i] < 0) throw Geometry($"{what}: negative stride {stride[i]} in dimension {i}");
+            if (shape[i] == 0) empty = true;
+        }
+        try
+        {
+            Count(shape);
+            if (empty) return;
+            var last = offset;
+            for (var i = 0; i < shape.Length; i++) last = checked(last + (shape[i] - 1) * stride[i]);
+            if (last >= storageElements)
+                throw Geometry($"{what}: the view reaches element {last} but its storage holds {storageElements}");
+        }
+        catch (OverflowException)
+        {
+            throw Geometry($"{what}: sizes and strides overflow 64-bit arithmetic");
+        }
+    }
+
+    private static TorchLoadException Geometry(string message) => new(TorchLoadErrorReason.InvalidTensorGeometry, message);
+}

@@ -1,0 +1,47 @@
+using TorchLoad.Core.Tensors;
+
+namespace TorchLoad.Core;
+
+/// <summary>What one load produced: the root object torch.load would return, and facts about the file.</summary>
+public sealed class TorchCheckpoint
+{
+    internal TorchCheckpoint(string path, string format, object? root, IReadOnlyList<TorchStorage> storages)
+    {
+        Path = path;
+        Format = format;
+        Root = root;
+        Storages = storages;
+    }
+
+    public string Path { get; }
+
+    /// <summary><c>zip</c>, <c>legacy</c> or <c>tar</c>.</summary>
+    public string Format { get; }
+
+    /// <summary>The unpickled object (usually a dictionary of tensors).</summary>
+    public object? Root { get; }
+
+    /// <summary>Every storage of the file, in the order the pickle first met them.</summary>
+    public IReadOnlyList<TorchStorage> Storages { get; }
+
+    /// <summary>The zip <c>version</c> record, the legacy protocol version (1001) or 1000 for tar.</summary>
+    public long? Version { get; internal set; }
+
+    /// <summary><c>little</c> or <c>big</c>, as the file says (zip <c>byteorder</c>; others are little).</summary>
+    public string ByteOrder { get; internal set; } = "little";
+
+    /// <summary>The zip archive's top folder.</summary>
+    public string? ArchivePrefix { get; internal set; }
+
+    /// <summary>The pickle protocol of the main pickle.</summary>
+    public int PickleProtocol { get; internal set; }
+
+    /// <summary>Every global the main pickle named (<c>module.name</c>, in order, repeats removed).</summary>
+    public IReadOnlyList<string> Globals { get; internal set; } = [];
+
+    /// <summary>Every record of a zip archive.</summary>
+    public IReadOnlyList<string> Records { get; internal set; } = [];
+
+    /// <summary>Non-fatal findings (a pickle protocol other than 2, a CRC left zero, ...).</summary>
+    public List<string> Warnings { get; } = [];
+}

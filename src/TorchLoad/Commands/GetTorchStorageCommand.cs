@@ -1,0 +1,77 @@
+using System.Management.Automation;
+using TorchLoad.Core;
+using TorchLoad.Core.Tensors;
+
+namespace TorchLoad.Commands;
+
+/// <summary>Lists storages: of a file from its pickle alone (no tensor bytes read), or of an already loaded object.</summary>
+[Cmdlet(VerbsCommon.Get, "TorchStorage", DefaultParameterSetName = PathSet)]
+[OutputType(typeof(TorchStorage))]
+public sealed class GetTorchStorageCommand : TorchCmdletBase
+{
+    private const string InputSet = "InputObject";
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[]? Path { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("PSPath", "LP")]
+    [ValidateNotNullOrEmpty]
+    public string[]? LiteralPath { get; set; }
+
+    /// <summary>A loaded checkpoint, tensor or storage.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = InputSet, ValueFromPipeline = true)]
+    [AllowNull]
+    public object? InputObject { get; set; }
+
+    [Parameter(ParameterSetName = PathSet)]
+    [Parameter(ParameterSetName = LiteralPathSet)]
+    public bool WeightsOnly { get; set; } = true;
+
+    [Parameter(ParameterSetName = PathSet)]
+    [Parameter(ParameterSetName = LiteralPathSet)]
+    [ArgumentCompleter(typeof(SafeGlobalCompleter))]
+    public string[]? SafeGlobal { get; set; }
+
+    private readonly HashSet<TorchStorage> _written = new(ReferenceEqualityComparer.Instance);
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == InputSet)
+        {
+            var input = InputObject is PSObject p ? p.BaseObject : InputObject;
+            foreach (var (storage, paths) in TensorWalker.Storages(input))
+            {
+                if (!_written.Add(storage)) continue; // each storage once, also across pipeline items
+                Fill(storage, paths);
+                WriteObject(storage);
+            }
+            return;
+        }
+        foreach (var file in ResolvePaths(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
+        {
+            Try(file, () =>
+            {
+                var checkpoint = TorchLoader.Load(file, new TorchLoadOptions
+                {
+                    WeightsOnly = WeightsOnly, SafeGlobals = SafeGlobal ?? [], MetadataOnly = true, Cancellation = Cancellation,
+                });
+                var byStorage = TensorWalker.Storages(checkpoint.Root).ToDictionary(x => x.Storage, x => x.TensorPaths, ReferenceEqualityComparer.Instance);
+                foreach (var storage in checkpoint.Storages)
+                {
+                    Fill(storage, byStorage.TryGetValue(storage, out var paths) ? paths : []);
+                    WriteObject(storage);
+                }
+            });
+        }
+    }
+
+    private static void Fill(TorchStorage storage, List<string> paths)
+    {
+        storage.TensorPaths.Clear();
+        storage.TensorPaths.AddRange(paths);
+    }
+}

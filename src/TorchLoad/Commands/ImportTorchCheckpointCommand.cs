@@ -1,0 +1,114 @@
+using System.Management.Automation;
+using TorchLoad.Core;
+using TorchLoad.Core.Errors;
+
+namespace TorchLoad.Commands;
+
+/// <summary>torch.load for PowerShell: returns the unpickled root object of each checkpoint file.</summary>
+[Cmdlet(VerbsData.Import, "TorchCheckpoint", DefaultParameterSetName = PathSet)]
+[OutputType(typeof(object))]
+public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
+{
+    /// <summary>Checkpoint paths; wildcards allowed.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[]? Path { get; set; }
+
+    /// <summary>Checkpoint paths used verbatim.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("PSPath", "LP")]
+    [ValidateNotNullOrEmpty]
+    public string[]? LiteralPath { get; set; }
+
+    /// <summary>torch's weights_only (default true): only allowlisted globals resolve.</summary>
+    [Parameter]
+    public bool WeightsOnly { get; set; } = true;
+
+    /// <summary>Extra globals allowed for this call.</summary>
+    [Parameter]
+    [ArgumentCompleter(typeof(SafeGlobalCompleter))]
+    public string[]? SafeGlobal { get; set; }
+
+    /// <summary>torch's map_location: device string, hashtable of tags or scriptblock.</summary>
+    [Parameter]
+    [ArgumentCompleter(typeof(DeviceCompleter))]
+    public object? MapLocation { get; set; }
+
+    /// <summary>How Python 2 strings decode.</summary>
+    [Parameter]
+    [ValidateSet("utf-8", "latin1", "ascii", "bytes")]
+    public string Encoding { get; set; } = "utf-8";
+
+    /// <summary>Map the file instead of reading storages (zip format, stored records).</summary>
+    [Parameter]
+    public SwitchParameter Mmap { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int MaxNestingDepth { get; set; } = LoadLimits.Default.MaxNestingDepth;
+
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int MaxMemoEntries { get; set; } = LoadLimits.Default.MaxMemoEntries;
+
+    [Parameter]
+    [ValidateRange(1L, long.MaxValue)]
+    public long MaxStringBytes { get; set; } = LoadLimits.Default.MaxStringBytes;
+
+    private TorchLoadOptions? _options;
+
+    protected override void BeginProcessing()
+    {
+        try
+        {
+            _options = new TorchLoadOptions
+            {
+                WeightsOnly = WeightsOnly,
+                SafeGlobals = SafeGlobal ?? [],
+                Encoding = EncodingOption.Parse(Encoding),
+                MapLocation = MapLocationConverter.Convert(MapLocation),
+                Mmap = Mmap,
+                Limits = LoadLimits.Default with { MaxNestingDepth = MaxNestingDepth, MaxMemoEntries = MaxMemoEntries, MaxStringBytes = MaxStringBytes },
+                Cancellation = Cancellation,
+            };
+        }
+        catch (ArgumentException e)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "InvalidMapLocation", ErrorCategory.InvalidArgument, MapLocation));
+        }
+    }
+
+    protected override void ProcessRecord()
+    {
+        foreach (var file in ResolvePaths(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
+        {
+            Try(file, () =>
+            {
+                var activity = $"Loading {System.IO.Path.GetFileName(file)}";
+                var options = _options! with
+                {
+                    Progress = (done, total) =>
+                    {
+                        if (total < 64 << 20) return;
+                        WriteProgress(new ProgressRecord(1, activity, $"{done >> 20} of {total >> 20} MiB") { PercentComplete = (int)(done * 100 / Math.Max(total, 1)) });
+                    },
+                };
+                var checkpoint = TorchLoader.Load(file, options);
+                WriteObject(checkpoint.Root, enumerateCollection: false);
+            });
+        }
+    }
+}
+
+internal static class EncodingOption
+{
+    public static PickleStringEncoding Parse(string name) => name.ToLowerInvariant() switch
+    {
+        "latin1" or "latin-1" => PickleStringEncoding.Latin1,
+        "ascii" => PickleStringEncoding.Ascii,
+        "bytes" => PickleStringEncoding.Bytes,
+        _ => PickleStringEncoding.Utf8,
+    };
+}

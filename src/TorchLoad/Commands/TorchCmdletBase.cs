@@ -1,0 +1,68 @@
+using System.Management.Automation;
+using TorchLoad.Core.Errors;
+
+namespace TorchLoad.Commands;
+
+/// <summary>What every TorchLoad cmdlet shares: path resolution, Ctrl+C, and exception to ErrorRecord mapping.</summary>
+public abstract class TorchCmdletBase : PSCmdlet
+{
+    protected const string PathSet = "Path";
+    protected const string LiteralPathSet = "LiteralPath";
+
+    private readonly CancellationTokenSource _cancel = new();
+
+    protected CancellationToken Cancellation => _cancel.Token;
+
+    protected override void StopProcessing() => _cancel.Cancel();
+
+    /// <summary>Resolves -Path (wildcards) or -LiteralPath to file-system paths; a path that does not resolve is a non-terminating error.</summary>
+    protected IEnumerable<string> ResolvePaths(string[]? paths, bool literal)
+    {
+        foreach (var p in paths ?? [])
+        {
+            List<string> resolved = [];
+            try
+            {
+                if (literal)
+                {
+                    var full = SessionState.Path.GetUnresolvedProviderPathFromPSPath(p);
+                    if (!File.Exists(full)) throw new ItemNotFoundException($"Cannot find path '{full}' because it does not exist.");
+                    resolved.Add(full);
+                }
+                else
+                {
+                    resolved.AddRange(GetResolvedProviderPathFromPSPath(p, out var provider));
+                    if (provider.Name != "FileSystem") throw new ArgumentException($"'{p}' is not a file-system path.");
+                }
+            }
+            catch (Exception e) when (e is ItemNotFoundException or ArgumentException or NotSupportedException or System.Management.Automation.DriveNotFoundException or ProviderNotFoundException)
+            {
+                WriteError(new ErrorRecord(e, "PathNotFound", ErrorCategory.ObjectNotFound, p));
+                continue;
+            }
+            foreach (var r in resolved)
+            {
+                if (Directory.Exists(r)) { WriteError(new ErrorRecord(new ArgumentException($"'{r}' is a directory, not a checkpoint file."), "PathIsDirectory", ErrorCategory.InvalidArgument, r)); continue; }
+                yield return r;
+            }
+        }
+    }
+
+    /// <summary>Runs <paramref name="action"/>; a TorchLoadException becomes a non-terminating error for <paramref name="target"/>.</summary>
+    protected void Try(object? target, Action action)
+    {
+        try { action(); }
+        catch (TorchLoadException e) when (e.Reason == TorchLoadErrorReason.Cancelled)
+        {
+            ThrowTerminatingError(ErrorRecordFactory.From(e, target));
+        }
+        catch (TorchLoadException e)
+        {
+            WriteError(ErrorRecordFactory.From(e, target));
+        }
+        catch (InvalidOperationException e)
+        {
+            WriteError(new ErrorRecord(e, "InvalidOperation", ErrorCategory.InvalidOperation, target));
+        }
+    }
+}

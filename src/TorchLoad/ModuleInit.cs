@@ -1,0 +1,43 @@
+using System.Management.Automation;
+using System.Reflection;
+using System.Runtime.Loader;
+
+namespace TorchLoad.Commands;
+
+/// <summary>
+/// Loads TorchLoad.Core and its dependencies (ILGPU, SharpZipLib) from <c>deps/</c> into a private
+/// AssemblyLoadContext, so another module's version of those libraries cannot break TorchLoad
+/// (and ours cannot break it). Only the name TorchLoad.Core is resolved from the default context;
+/// everything else is found by the private context itself.
+/// </summary>
+public sealed class ModuleInit : IModuleAssemblyInitializer, IModuleAssemblyCleanup
+{
+    private static readonly string DepsDir = Path.Combine(Path.GetDirectoryName(typeof(ModuleInit).Assembly.Location)!, "deps");
+
+    public void OnImport()
+    {
+        if (!Directory.Exists(DepsDir)) return; // flat layout (tests from bin/): nothing to isolate
+        AssemblyLoadContext.Default.Resolving += ResolveCore;
+    }
+
+    public void OnRemove(PSModuleInfo psModuleInfo) => AssemblyLoadContext.Default.Resolving -= ResolveCore;
+
+    private static Assembly? ResolveCore(AssemblyLoadContext context, AssemblyName name) =>
+        name.Name == "TorchLoad.Core" ? DependencyLoadContext.Instance.LoadFromAssemblyName(name) : null;
+}
+
+/// <summary>The private load context over <c>deps/</c>; framework assemblies fall through to the default context.</summary>
+internal sealed class DependencyLoadContext : AssemblyLoadContext
+{
+    private static readonly string DepsDir = Path.Combine(Path.GetDirectoryName(typeof(DependencyLoadContext).Assembly.Location)!, "deps");
+
+    public static readonly DependencyLoadContext Instance = new();
+
+    private DependencyLoadContext() : base("TorchLoad") { }
+
+    protected override Assembly? Load(AssemblyName assemblyName)
+    {
+        var path = Path.Combine(DepsDir, assemblyName.Name + ".dll");
+        return File.Exists(path) ? LoadFromAssemblyPath(path) : null;
+    }
+}
