@@ -47,6 +47,7 @@ $pesterVersion = '5.7.1'
 $sample = Join-Path $root 'samples/sd_conv_linear.pt'
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'; $env:DOTNET_NOLOGO = '1'
 $env:POWERSHELL_TELEMETRY_OPTOUT = '1'; $env:POWERSHELL_UPDATECHECK = 'Off'
+$env:NO_COLOR = '1'                             # plain output from child pwsh sessions, Pester included
 
 function Exec([scriptblock]$Command) {
     # Native commands do not honour $ErrorActionPreference; check the exit code.
@@ -166,17 +167,23 @@ function Invoke-Build {
     Write-Host "Staged $moduleDir"
 }
 
-function Invoke-Test {
-    $sets = 'torch-1.13', 'crafted', 'external', 'bad'
-    $checker = Join-Path $SharedDir 'conformance/Test-TorchConformance.ps1'
+$fixtureSets = 'torch-1.13', 'crafted', 'external', 'bad'
+$checker = Join-Path $SharedDir 'conformance/Test-TorchConformance.ps1'
+
+function Assert-Shared {
+    # Checked before building, so a missing ../shared fails in a second, not after the build.
     if (-not (Test-Path -LiteralPath $checker)) {
         throw "The conformance checker is missing: '$checker'. The Test task needs the shared folder next to the repo (../shared with conformance/ and fixtures/), or -SharedDir."
     }
-    foreach ($set in $sets) {
+    foreach ($set in $fixtureSets) {
         if (-not (Test-Path -LiteralPath (Join-Path $SharedDir "fixtures/$set/manifest.json"))) {
-            throw "Fixture set '$set' is missing: '$(Join-Path $SharedDir "fixtures/$set")'."
+            throw "Fixture set '$set' is missing: '$(Join-Path $SharedDir "fixtures/$set")' has no manifest.json."
         }
     }
+}
+
+function Invoke-Test {
+    $sets = $fixtureSets
     Remove-Item -LiteralPath $resultsDir -Recurse -Force -ErrorAction Ignore
     $null = New-Item -ItemType Directory -Force -Path $resultsDir
     $rows = [System.Collections.Generic.List[object]]::new()
@@ -298,7 +305,7 @@ Push-Location $root
 try {
     switch ($Task) {
         'Build' { Invoke-Build }
-        'Test' { Invoke-Build; Invoke-Test }
+        'Test' { Assert-Shared; Invoke-Build; Invoke-Test }
         'Demo' { Invoke-Build; Invoke-Demo }
         { $_ -in 'Bench', 'Fuzz' } { throw "build.ps1 -Task ${Task}: not implemented yet." }
     }

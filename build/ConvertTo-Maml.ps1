@@ -90,8 +90,8 @@ foreach ($md in $docs) {
     [void]$sb.Append('</command:syntax><command:parameters>')
     foreach ($p in $cmd.Parameters.Values | Where-Object { $_.Name -notin $common }) {
         $inSets = @($cmd.ParameterSets | ForEach-Object { $_.Parameters | Where-Object Name -eq $p.Name })
-        $pos = ($inSets | Where-Object { $_.Position -ge 0 } | Select-Object -First 1).Position
-        if ($null -eq $pos) { $pos = 'named' }
+        $positional = @($inSets | Where-Object { $_.Position -ge 0 })
+        $pos = if ($positional) { $positional[0].Position } else { 'named' }
         $mandatory = @($inSets | Where-Object { -not $_.IsMandatory }).Count -eq 0        # mandatory wherever it appears
         $byValue = [bool]($inSets | Where-Object ValueFromPipeline)
         $byName = [bool]($inSets | Where-Object ValueFromPipelineByPropertyName)

@@ -118,8 +118,7 @@ Describe 'Import-TorchCheckpoint paths and pipeline' {
         $out.Count | Should -Be 1
         $ev.Count | Should -Be 1
         $ev[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
-        $after = 'reached'
-        $after | Should -Be 'reached'
+        $ev[0].FullyQualifiedErrorId | Should -Be 'PathNotFound,TorchLoad.Commands.ImportTorchCheckpointCommand'
     }
 
     It 'writes a non-terminating error for a -Path that matches nothing' {
@@ -132,8 +131,9 @@ Describe 'Import-TorchCheckpoint paths and pipeline' {
         $text = Join-Path $TestDrive 'notes.pt'
         Set-Content -LiteralPath $text -Value 'this is not a checkpoint'
         $null = Import-TorchCheckpoint -LiteralPath $text -ErrorVariable ev -ErrorAction SilentlyContinue
-        Get-ErrorId $ev[0] | Should -Be 'NotACheckpoint'
-        $ev[0].TargetObject | Should -Not -BeNullOrEmpty
+        $ev[0].FullyQualifiedErrorId | Should -Be 'NotACheckpoint,TorchLoad.Commands.ImportTorchCheckpointCommand'
+        $ev[0].CategoryInfo.Category | Should -Be 'InvalidData'
+        $ev[0].TargetObject | Should -Be $text
     }
 }
 

@@ -103,7 +103,8 @@ Describe 'Help for <Name>' -ForEach $cmdletCases {
     }
 
     It 'comes from the module''s MAML file' {
-        (Get-Command $Name).HelpFile | Should -BeLike '*en-US*TorchLoad.dll-Help.xml'
+        (Get-Command $Name).HelpFile | Should -Be 'TorchLoad.dll-Help.xml'
+        $help.ModuleName | Should -Be 'TorchLoad'
     }
 
     It 'has a synopsis of its own (not the generated syntax)' {

@@ -30,14 +30,27 @@ internal static class DevicePlacement
         }
     }
 
-    /// <summary>torch's default_restore_location: the tag names the device; an absent device is an error.</summary>
+    /// <summary>
+    /// torch's default_restore_location: the registered handlers in priority order, first non-null
+    /// result wins; none means the device is not here (DeviceUnavailable).
+    /// </summary>
     public static void Default(TorchStorage storage, string tag)
     {
         if (storage.Buffer is null) return; // metadata only
-        if (tag == "cpu" || tag == "meta" && storage.ByteLength == 0) return;
-        if (tag == "meta") { storage.ReplaceBuffer(new EmptyBuffer(storage.ByteLength, "meta"))?.Dispose(); return; }
-        if (!DeviceRegistry.IsAvailable(tag)) throw Unavailable(tag, $"storage {storage.Key}");
-        DeviceRegistry.MoveTo(storage, tag);
+        foreach (var handler in LocationRegistry.Handlers)
+        {
+            var result = handler.Deserializer(storage, tag);
+            if (result is null) continue;
+            if (!ReferenceEquals(result, storage))
+            {
+                if (result.Buffer is null || result.ByteLength != storage.ByteLength)
+                    throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, $"Location handler '{handler.Name}' returned a storage that does not match storage {storage.Key}.");
+                storage.ReplaceBuffer(result.Buffer);
+            }
+            if (tag == "meta" && storage.ByteLength > 0 && storage.Buffer is not EmptyBuffer) storage.ReplaceBuffer(new EmptyBuffer(storage.ByteLength, "meta"))?.Dispose();
+            return;
+        }
+        throw Unavailable(tag, $"storage {storage.Key}");
     }
 
     public static TorchLoadException Unavailable(string tag, string what)

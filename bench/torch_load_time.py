@@ -1,0 +1,69 @@
+"""Times one torch.load in this process; prints one JSON line. Used by bench/Invoke-Benchmark.ps1.
+
+    /usr/bin/python3 bench/torch_load_time.py <file.pt> <warmup.pt> [--weights-only]
+
+Order: import torch; torch.load(<warmup.pt>) once, untimed (so the first call's lazy imports and
+allocator set-up are not timed, as the TorchLoad children warm up too); gc.collect(); reset the
+peak-RSS counter (write "5" to /proc/self/clear_refs, which sets VmHWM to the current RSS); read VmRSS
+as the baseline; time torch.load(<file.pt>) with time.perf_counter around the call only; read VmHWM.
+
+torch.load is called with map_location="cpu" and, by default, weights_only=False (the default of
+Debian's torch 1.13, the plain "torch.load(path)" people call; its weights_only=True path uses a
+pure-Python unpickler in 1.13 and is slower). --weights-only times weights_only=True instead.
+
+Output: {"seconds": s, "peak_bytes_above_baseline": b, "baseline_bytes": b, "hwm_reset": bool,
+         "items": len(result), "torch": version}
+"""
+import gc
+import json
+import sys
+import time
+
+import torch
+
+
+def status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def reset_hwm():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    weights_only = "--weights-only" in sys.argv[1:]
+    if len(args) != 2:
+        sys.exit("usage: /usr/bin/python3 torch_load_time.py <file.pt> <warmup.pt> [--weights-only]")
+    path, warmup = args
+    kw = {"map_location": "cpu", "weights_only": weights_only}
+
+    torch.load(warmup, **kw)
+    gc.collect()
+    reset = reset_hwm()
+    base = status_kib("VmRSS")
+    t0 = time.perf_counter()
+    result = torch.load(path, **kw)
+    seconds = time.perf_counter() - t0
+    hwm = status_kib("VmHWM")
+    print(json.dumps({
+        "seconds": seconds,
+        "peak_bytes_above_baseline": max(0, hwm - base) * 1024,
+        "baseline_bytes": base * 1024,
+        "hwm_reset": reset,
+        "items": len(result),
+        "torch": torch.__version__,
+    }))
+
+
+if __name__ == "__main__":
+    main()
