@@ -240,7 +240,7 @@ Import-Module $(& $q $pester)
         $dir = (Resolve-Path -LiteralPath (Join-Path $SharedDir "fixtures/$set")).Path
         $run = Invoke-Child -ArgumentList '-File', $checker, '-FixtureDir', $dir, '-ModulePath', "$moduleDir/TorchLoad.psd1" -TimeoutSec $ConformanceTimeoutSec
         $log = Join-Path $resultsDir "conformance-$set.log"
-        ($run.Output + $run.StdErr) | Set-Content -LiteralPath $log
+        @($run.Output) + $run.StdErr | Set-Content -LiteralPath $log
         $row = [pscustomobject]@{ Name = "conformance $set"; Passed = 0; Failed = 0; Skipped = 0 }
         $last = $run.Output | Where-Object { $_.Trim() } | Select-Object -Last 1
         if ($last -match '^(\d+) passed, (\d+) failed$') {

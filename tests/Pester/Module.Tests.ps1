@@ -6,7 +6,8 @@ BeforeDiscovery {
     $repo = (Resolve-Path "$PSScriptRoot/../..").Path
     Import-Module "$repo/module/TorchLoad.psd1" -Force
     $expectedCmdlets = 'Import-TorchCheckpoint', 'Get-TorchStorage', 'Move-TorchStorage', 'Add-TorchSafeGlobal',
-        'Get-TorchSafeGlobal', 'Clear-TorchSafeGlobal', 'Get-TorchDevice'
+        'Get-TorchSafeGlobal', 'Clear-TorchSafeGlobal', 'Get-TorchDevice', 'Register-TorchLocationHandler',
+        'Get-TorchLocationHandler', 'Reset-TorchLocationHandler'
     $common = @([System.Management.Automation.Cmdlet]::CommonParameters) + 'UseTransaction'
     $commands = @(Get-Command -Module TorchLoad -CommandType Cmdlet)
     $cmdletCases = @($commands | ForEach-Object { @{ Name = $_.Name } })
@@ -24,7 +25,8 @@ BeforeAll {
     $manifestPath = Join-Path $moduleDir 'TorchLoad.psd1'
     Import-Module $manifestPath -Force
     $expectedCmdlets = 'Import-TorchCheckpoint', 'Get-TorchStorage', 'Move-TorchStorage', 'Add-TorchSafeGlobal',
-        'Get-TorchSafeGlobal', 'Clear-TorchSafeGlobal', 'Get-TorchDevice'
+        'Get-TorchSafeGlobal', 'Clear-TorchSafeGlobal', 'Get-TorchDevice', 'Register-TorchLocationHandler',
+        'Get-TorchLocationHandler', 'Reset-TorchLocationHandler'
 }
 
 Describe 'TorchLoad manifest' {
@@ -42,7 +44,7 @@ Describe 'TorchLoad manifest' {
         $m.PrivateData.PSData.Tags | Should -Contain 'PyTorch'
     }
 
-    It 'exports exactly the seven cmdlets and nothing else' {
+    It 'exports exactly the TorchLoad cmdlets and nothing else' {
         $m = Test-ModuleManifest -Path $manifestPath
         @($m.ExportedCmdlets.Keys | Sort-Object) | Should -Be @($expectedCmdlets | Sort-Object)
         $m.ExportedFunctions.Count | Should -Be 0
@@ -83,7 +85,7 @@ Describe 'Staged module layout' {
 }
 
 Describe 'Exported commands' {
-    It 'Get-Command -Module TorchLoad lists exactly the seven cmdlets' {
+    It 'Get-Command -Module TorchLoad lists exactly the TorchLoad cmdlets' {
         @(Get-Command -Module TorchLoad | ForEach-Object Name | Sort-Object) | Should -Be @($expectedCmdlets | Sort-Object)
         @(Get-Command -Module TorchLoad | Where-Object CommandType -ne 'Cmdlet') | Should -BeNullOrEmpty
     }
@@ -103,7 +105,7 @@ Describe 'Help for <Name>' -ForEach $cmdletCases {
     }
 
     It 'comes from the module''s MAML file' {
-        (Get-Command $Name).HelpFile | Should -Be 'TorchLoad.dll-Help.xml'
+        (Get-Command $Name).HelpFile | Should -BeLike '*TorchLoad.dll-Help.xml'
         $help.ModuleName | Should -Be 'TorchLoad'
     }
 
