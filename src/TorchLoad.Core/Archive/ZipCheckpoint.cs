@@ -161,7 +161,7 @@ internal static class ZipCheckpoint
         var limit = checked(session.Limits.MaxInflateRatio * Math.Max(session.File.Length, 1));
         if (record.Size > limit)
             throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded,
-                $"Deflated record '{record.Name}' would inflate to {record.Size} bytes, more than {session.Limits.MaxInflateRatio} times the file size; raise MaxInflateRatio only for a file you trust", record.Name)
+                $"Deflated record '{record.Name}' would inflate to {record.Size} bytes, more than {session.Limits.MaxInflateRatio} times the file size (a zip bomb?); if you trust this file, raise the limit with -MaxInflateRatio", record.Name)
             { LimitName = nameof(LoadLimits.MaxInflateRatio) };
         if (record.CompressedSize > int.MaxValue) throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"Deflated record '{record.Name}' is over 2 GiB compressed", record.Name);
         var compressed = session.File.ReadBytes(record.DataOffset, (int)record.CompressedSize, record.Name);

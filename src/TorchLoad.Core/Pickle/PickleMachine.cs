@@ -598,6 +598,6 @@ internal sealed class PickleMachine
         new(TorchLoadErrorReason.TruncatedCheckpoint, $"The pickle is truncated: {message}", _recordName, at);
 
     private TorchLoadException Limit(int at, string message, string limit) =>
-        new(TorchLoadErrorReason.LimitExceeded, $"{message}. Raise {limit} in the load limits (-MaxNestingDepth and friends) only for a file you trust", _recordName, at)
+        new(TorchLoadErrorReason.LimitExceeded, $"{message}. This protects against hostile files; if you trust this file, raise the limit with -{limit} (LoadLimits.{limit})", _recordName, at)
         { LimitName = limit };
 }

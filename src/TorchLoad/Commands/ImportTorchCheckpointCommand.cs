@@ -57,6 +57,14 @@ public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
     [ValidateRange(1L, long.MaxValue)]
     public long MaxStringBytes { get; set; } = LoadLimits.Default.MaxStringBytes;
 
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int MaxContainerItems { get; set; } = LoadLimits.Default.MaxContainerItems;
+
+    [Parameter]
+    [ValidateRange(1L, long.MaxValue)]
+    public long MaxInflateRatio { get; set; } = LoadLimits.Default.MaxInflateRatio;
+
     private TorchLoadOptions? _options;
 
     protected override void BeginProcessing()
@@ -70,7 +78,11 @@ public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
                 Encoding = EncodingOption.Parse(Encoding),
                 MapLocation = MapLocationConverter.Convert(MapLocation),
                 Mmap = Mmap,
-                Limits = LoadLimits.Default with { MaxNestingDepth = MaxNestingDepth, MaxMemoEntries = MaxMemoEntries, MaxStringBytes = MaxStringBytes },
+                Limits = LoadLimits.Default with
+                {
+                    MaxNestingDepth = MaxNestingDepth, MaxMemoEntries = MaxMemoEntries, MaxStringBytes = MaxStringBytes,
+                    MaxContainerItems = MaxContainerItems, MaxInflateRatio = MaxInflateRatio,
+                },
                 Cancellation = Cancellation,
             };
         }
