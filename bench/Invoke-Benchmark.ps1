@@ -190,6 +190,8 @@ for ($round = 1 - $WarmupRounds; $round -le $Rounds; $round++) {
             $c.Seconds.Add([double]$m.seconds)
             if ($null -ne $m.peak_bytes_above_baseline) { $c.Peak.Add([double]$m.peak_bytes_above_baseline) }
             $c.Items = $m.items
+            $expected = @{ big = 64; many = 20000 }[$c.File]
+            if ($expected -and $m.items -ne $expected) { Write-Warning "$($c.Id): $($m.items) items, expected $expected" }
         }
         '{0} {1:N1}' -f $c.Id, ([double]$m.seconds * 1000)
     }

@@ -43,6 +43,12 @@ public sealed class GetTorchStorageCommand : TorchCmdletBase
         if (ParameterSetName == InputSet)
         {
             var input = InputObject is PSObject p ? p.BaseObject : InputObject;
+            // Get-ChildItem *.pt | Get-TorchStorage: a file (or path string) binds here by value; treat it as -LiteralPath.
+            if (input is FileSystemInfo or string)
+            {
+                ListFile(input is FileSystemInfo fi ? [fi.FullName] : [(string)input], literal: input is FileSystemInfo);
+                return;
+            }
             foreach (var (storage, paths) in TensorWalker.Storages(input))
             {
                 if (!_written.Add(storage)) continue; // each storage once, also across pipeline items
@@ -51,7 +57,12 @@ public sealed class GetTorchStorageCommand : TorchCmdletBase
             }
             return;
         }
-        foreach (var file in ResolvePaths(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
+        ListFile(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet);
+    }
+
+    private void ListFile(string[]? paths, bool literal)
+    {
+        foreach (var file in ResolvePaths(paths, literal))
         {
             Try(file, () =>
             {

@@ -1,0 +1,588 @@
+#!/usr/bin/python3
+"""Differential test-case generator for TorchLoad.
+
+Generates N random PyTorch checkpoints with a fixed seed and writes expected.json,
+which records what real torch.load returns for each file.  Run ONLY with the system
+python that has python3-torch (Debian's torch 1.13):
+
+    /usr/bin/python3 tests/differential/make_cases.py --out /tmp/diff-cases [--n 150] [--seed 1234]
+
+expected.json schema (one entry per file under "cases"):
+  file, format ("zip"|"legacy"), protocol, kind,
+  wo_ok / wo_err      : whether torch.load(weights_only=True) accepted the file
+  tree                : the object tree returned by torch.load(weights_only=False)
+
+Tree nodes ("t" = node type):
+  none | bool{v} | int{v: decimal string} | float{v: repr, bits: 16 hex digits of the IEEE-754 int64}
+  str{v} | bytes{hex} | complex{re,im (float nodes)} | set{items (sorted leaves)}
+  dtype{v} | device{v} | size{v: [ints]}
+  list{id, items} | tuple{items} | dict{id, kind, keys, values}
+  tensor{id, dtype, shape, stride, offset, rg, param, layout, numel, sha, sg (storage group),
+         [qscheme, qscale, qzp | qscales{...}, qzps{...}, qaxis],
+         [indices, values | crow, col, values]  (component nodes: dtype, shape, sha)}
+  storage{id, dtype, size, sha, sg}
+  object{class}             (something safe mode must refuse; only the class is checked)
+  ref{id}                   (the same object as the earlier node with that id: reference identity)
+The sha is sha256 of the logical values as contiguous little-endian bytes (bfloat16 as int16,
+quantized as int_repr(), complex interleaved real/imag).
+"""
+import argparse
+import collections
+import hashlib
+import io
+import json
+import math
+import os
+import random
+import struct
+import sys
+import warnings
+
+warnings.filterwarnings("ignore")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+FLOAT_DT = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+INT_DT = [torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8]
+CPLX_DT = [torch.complex64, torch.complex128]
+ALL_DT = FLOAT_DT + INT_DT + [torch.bool] + CPLX_DT
+Q_DT = [torch.qint8, torch.quint8, torch.qint32]
+
+UNICODE_KEYS = ["weight", "bias", "ключ", "键", "🔑key", "naïve", "a b", "", "tab\tkey", "nul\x00in",
+                "ünïcödé", "日本語", "emoji😀😀", "x" * 300, "ζ", "'quote\"", "line\nbreak"]
+
+
+def dtname(dt):
+    return str(dt).replace("torch.", "")
+
+
+# ---------------------------------------------------------------- value generation
+class Gen:
+    def __init__(self, seed):
+        self.r = random.Random(seed)
+        self.g = torch.Generator().manual_seed(seed)
+        self.pool = []  # previously generated containers/tensors to reuse (memo/identity)
+
+    def randn(self, shape):
+        return torch.randn(shape, generator=self.g)
+
+    def rand_shape(self, maxdim=4, maxlen=6, allow_empty=True):
+        nd = self.r.choice([0, 1, 1, 2, 2, 3, 4][: maxdim + 3])
+        nd = min(nd, maxdim)
+        shape = [self.r.randint(1, maxlen) for _ in range(nd)]
+        if allow_empty and nd and self.r.random() < 0.08:
+            shape[self.r.randrange(nd)] = 0
+        return shape
+
+    def values(self, dt, shape):
+        r = self.r
+        if dt in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+            t = self.randn(shape) * r.choice([1.0, 100.0, 1e-3])
+            if t.numel() and r.random() < 0.3:
+                flat = t.view(-1)
+                specials = [float("nan"), float("inf"), float("-inf"), -0.0, 0.0]
+                for _ in range(min(3, flat.numel())):
+                    flat[r.randrange(flat.numel())] = r.choice(specials)
+            return t.to(dt)
+        if dt == torch.bool:
+            return torch.randint(0, 2, shape, generator=self.g).bool()
+        if dt == torch.uint8:
+            return torch.randint(0, 256, shape, generator=self.g, dtype=torch.uint8)
+        if dt in INT_DT:
+            info = torch.iinfo(dt)
+            lo, hi = max(info.min, -2 ** 62), min(info.max, 2 ** 62)
+            t = torch.randint(lo, hi, shape, generator=self.g, dtype=torch.int64)
+            if t.numel() and r.random() < 0.3:
+                t.view(-1)[0] = info.min
+                t.view(-1)[-1] = info.max
+            return t.to(dt)
+        if dt in CPLX_DT:
+            return torch.complex(self.randn(shape), self.randn(shape)).to(dt)
+        raise ValueError(dt)
+
+    def view_of(self, t):
+        """Return a (possibly) non-trivial view of t (shares its storage)."""
+        r = self.r
+        ops = []
+        if t.dim() >= 2:
+            ops += ["transpose", "permute", "narrow", "step"]
+        if t.dim() >= 1:
+            ops += ["step", "narrow", "unsqueeze", "expand_dim", "select"]
+        if t.dim() == 0:
+            ops += ["expand0"]
+        if not ops:
+            return t
+        op = r.choice(ops)
+        try:
+            if op == "transpose":
+                return t.transpose(0, t.dim() - 1)
+            if op == "permute":
+                p = list(range(t.dim()))
+                r.shuffle(p)
+                return t.permute(*p)
+            if op == "narrow":
+                d = r.randrange(t.dim())
+                n = t.shape[d]
+                if n == 0:
+                    return t
+                s = r.randrange(n)
+                return t.narrow(d, s, r.randint(0, n - s))
+            if op == "step":
+                d = r.randrange(t.dim())
+                st = r.randint(2, 3)
+                idx = [slice(None)] * t.dim()
+                idx[d] = slice(r.randint(0, 1), None, st)
+                return t[tuple(idx)]
+            if op == "unsqueeze":
+                return t.unsqueeze(r.randint(0, t.dim()))
+            if op == "select":
+                d = r.randrange(t.dim())
+                if t.shape[d] == 0:
+                    return t
+                return t.select(d, r.randrange(t.shape[d]))
+            if op == "expand_dim":
+                d = r.randint(0, t.dim())
+                u = t.unsqueeze(d)
+                shp = list(u.shape)
+                shp[d] = r.randint(2, 4)
+                return u.expand(*shp)
+            if op == "expand0":
+                return t.expand(r.randint(1, 3), r.randint(0, 3))
+        except Exception:
+            return t
+        return t
+
+    def tensor(self, dt=None, big=False, view=None):
+        r = self.r
+        dt = dt or r.choice(ALL_DT)
+        if big:
+            n = r.choice([64 * 1024, 128 * 1024, 200 * 1024]) // max(1, torch.empty(0, dtype=dt).element_size())
+            shape = [n // 256, 256]
+        else:
+            shape = self.rand_shape()
+        t = self.values(dt, shape)
+        if r.random() < 0.15 and t.dim() == 4:
+            t = t.contiguous(memory_format=torch.channels_last)
+        if (view if view is not None else r.random() < 0.4):
+            t = self.view_of(t)
+            if r.random() < 0.3:
+                t = self.view_of(t)
+        if dt.is_floating_point or dt.is_complex:
+            if r.random() < 0.1:
+                t = nn.Parameter(t, requires_grad=r.random() < 0.7)
+            elif r.random() < 0.1 and t.is_contiguous() or r.random() < 0.05:
+                t = t.detach().clone() if not t.is_contiguous() else t
+                t.requires_grad_(True)
+        elif r.random() < 0.05:
+            t = nn.Parameter(t, requires_grad=False)
+        return t
+
+    def qtensor(self):
+        r = self.r
+        qdt = r.choice(Q_DT)
+        shape = [r.randint(1, 5) for _ in range(r.randint(1, 3))]
+        x = self.randn(shape) * 3
+        if r.random() < 0.5 or len(shape) == 0:
+            zp = 0 if qdt == torch.qint32 else (r.randint(-10, 10) if qdt == torch.qint8 else r.randint(0, 255))
+            q = torch.quantize_per_tensor(x, r.choice([0.1, 0.05, 1.0 / 3, 2.5]), zp, qdt)
+        else:
+            axis = r.randrange(len(shape))
+            n = shape[axis]
+            scales = torch.rand(n, generator=self.g, dtype=torch.float64) + 0.01
+            if qdt == torch.quint8:
+                zps = torch.randint(0, 255, (n,), generator=self.g)
+            elif qdt == torch.qint8:
+                zps = torch.randint(-10, 10, (n,), generator=self.g)
+            else:
+                zps = torch.zeros(n, dtype=torch.int64)
+            q = torch.quantize_per_channel(x, scales, zps, axis, qdt)
+        if r.random() < 0.3 and q.dim() >= 2 and q.qscheme() == torch.per_tensor_affine:
+            q = q.transpose(0, 1)
+        return q
+
+    def sparse(self):
+        r = self.r
+        kind = r.choice(["coo", "coo", "csr"])
+        dt = r.choice([torch.float32, torch.float64, torch.int64, torch.complex64, torch.float16, torch.bool, torch.int32])
+        if kind == "coo":
+            nd = r.randint(1, 3)
+            size = [r.randint(1, 6) for _ in range(nd)]
+            dense_dims = r.choice([0, 0, 1])
+            nnz = r.randint(0, 8)
+            idx = torch.stack([torch.randint(0, s, (nnz,), generator=self.g) for s in size]) if nnz else torch.zeros(nd, 0, dtype=torch.int64)
+            vshape = [nnz] + ([r.randint(1, 3)] if dense_dims else [])
+            vals = self.values(dt, vshape)
+            t = torch.sparse_coo_tensor(idx, vals, size + vshape[1:])
+            if r.random() < 0.5:
+                t = t.coalesce()
+            return t
+        d = self.values(dt, [r.randint(1, 6), r.randint(1, 6)])
+        mask = torch.rand(d.shape, generator=self.g) < 0.5
+        d = d * mask.to(d.dtype) if dt != torch.bool else (d & mask)
+        return d.to_sparse_csr()
+
+    def leaf(self):
+        r = self.r
+        k = r.random()
+        if k < 0.12:
+            return r.choice([0, 1, -1, 7, 255, 256, -129, 2 ** 31, -2 ** 31 - 1, 2 ** 63 - 1, -2 ** 63,
+                             2 ** 63, -2 ** 63 - 1, 2 ** 64, 2 ** 100, -(2 ** 200), 10 ** 30 + 7, r.randint(-10 ** 6, 10 ** 6),
+                             r.randint(-2 ** 70, 2 ** 70)])
+        if k < 0.24:
+            return r.choice([0.0, -0.0, 1.5, -2.25, float("inf"), float("-inf"), float("nan"), 5e-324, 1.7976931348623157e308,
+                             0.1, 1e-300, r.uniform(-1e9, 1e9), 2.0 ** 53 + 2, r.random()])
+        if k < 0.34:
+            return r.choice(UNICODE_KEYS + ["hello", "a" * 70000 if r.random() < 0.1 else "short", "\u00e9\u0301", "\U0010ffff"])
+        if k < 0.40:
+            return r.choice([True, False])
+        if k < 0.46:
+            return None
+        if k < 0.50:
+            return bytes(r.randrange(256) for _ in range(r.choice([0, 1, 5, 300])))
+        if k < 0.52:
+            return bytearray(b"\x00\xffba")
+        if k < 0.54:
+            return complex(r.uniform(-5, 5), r.choice([0.0, -0.0, 1.5, float("inf")]))
+        if k < 0.56:
+            return set(r.sample(range(-50, 50), r.randint(0, 5)))
+        if k < 0.58:
+            return r.choice([torch.float32, torch.bfloat16, torch.int64, torch.bool, torch.complex128, torch.quint8])
+        if k < 0.60:
+            return torch.Size([r.randint(0, 9) for _ in range(r.randint(0, 3))])
+        if k < 0.61:
+            return torch.device(r.choice(["cpu"]))
+        if k < 0.66 and self.pool:
+            return r.choice(self.pool)
+        if k < 0.70:
+            return self.sparse() if r.random() < 0.3 else self.qtensor()
+        return self.tensor()
+
+    def key(self):
+        r = self.r
+        k = r.random()
+        if k < 0.7:
+            return r.choice(UNICODE_KEYS) + ("" if r.random() < 0.5 else str(r.randint(0, 99)))
+        if k < 0.9:
+            return r.choice([0, 1, -5, 2 ** 40, 2 ** 70, r.randint(0, 100)])
+        if k < 0.95:
+            return (r.randint(0, 3), "t")
+        return None
+
+    def tree(self, depth, maxdepth):
+        r = self.r
+        if depth >= maxdepth or (depth > 0 and r.random() < 0.35):
+            return self.leaf()
+        kind = r.choice(["dict", "odict", "list", "tuple"])
+        n = r.randint(0, 5)
+        if kind in ("dict", "odict"):
+            d = {} if kind == "dict" else collections.OrderedDict()
+            for _ in range(n):
+                d[self.key()] = self.tree(depth + 1, maxdepth)
+            out = d
+        else:
+            items = [self.tree(depth + 1, maxdepth) for _ in range(n)]
+            out = items if kind == "list" else tuple(items)
+        if kind != "tuple" and r.random() < 0.3:
+            self.pool.append(out)
+        return out
+
+
+# ---------------------------------------------------------------- case kinds
+def tiny_module(gen):
+    r = gen.r
+    torch.manual_seed(r.randint(0, 10 ** 6))
+    choice = r.choice(["linear", "conv", "bn", "lstm", "emb", "trans", "seq"])
+    if choice == "linear":
+        m, x = nn.Linear(r.randint(1, 8), r.randint(1, 8), bias=r.random() < 0.7), None
+    elif choice == "conv":
+        m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+    elif choice == "bn":
+        m = nn.BatchNorm1d(r.randint(1, 6), affine=r.random() < 0.7, track_running_stats=r.random() < 0.8)
+    elif choice == "lstm":
+        m = nn.LSTM(4, 5, num_layers=r.randint(1, 2), bidirectional=r.random() < 0.5)
+    elif choice == "emb":
+        m = nn.Embedding(r.randint(2, 30), r.randint(1, 8), padding_idx=r.choice([None, 0]))
+    elif choice == "trans":
+        m = nn.TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=16)
+    else:
+        m = nn.Sequential(nn.Linear(4, 6), nn.LayerNorm(6), nn.Linear(6, 2))
+    return m, choice
+
+
+def run_step(m, choice, opt):
+    if choice == "linear":
+        y = m(torch.randn(3, m.in_features))
+    elif choice == "conv":
+        y = m(torch.randn(2, 3, 5, 5))
+    elif choice == "bn":
+        y = m(torch.randn(4, m.num_features))
+    elif choice == "lstm":
+        y = m(torch.randn(3, 2, 4))[0]
+    elif choice == "emb":
+        y = m(torch.randint(0, m.num_embeddings, (5,)))
+    elif choice == "trans":
+        y = m(torch.randn(3, 2, 8))
+    else:
+        y = m(torch.randn(3, 4))
+    if opt is not None:
+        opt.zero_grad()
+    if y.requires_grad:
+        y.float().pow(2).sum().backward()
+    if opt is not None:
+        opt.step()
+
+
+def make_obj(gen, i):
+    r = gen.r
+    gen.pool = []
+    kinds = ["nested", "nested", "tensors", "views_shared", "module_sd", "optim_sd", "training",
+             "quantized", "sparse", "single", "big", "nested"]
+    kind = kinds[i % len(kinds)]
+    if i % 37 == 36:
+        kind = "module_object"
+    if kind == "nested":
+        return kind, gen.tree(0, r.randint(1, 4))
+    if kind == "tensors":
+        d = collections.OrderedDict()
+        for dt in r.sample(ALL_DT, r.randint(3, len(ALL_DT))):
+            d[dtname(dt) + "_" + str(len(d))] = gen.tensor(dt)
+        if r.random() < 0.5:
+            d["zero_d"] = gen.values(r.choice(ALL_DT), [])
+        if r.random() < 0.5:
+            d["empty"] = gen.values(r.choice(ALL_DT), [0, r.randint(0, 3)])
+        return kind, d
+    if kind == "views_shared":
+        dt = r.choice(ALL_DT)
+        base = gen.values(dt, [r.randint(2, 6), r.randint(2, 6), r.randint(1, 4), r.randint(2, 5)])
+        if r.random() < 0.3:
+            base = base.contiguous(memory_format=torch.channels_last)
+        out = {"base": base} if r.random() < 0.5 else {}
+        for j in range(r.randint(2, 6)):
+            v = gen.view_of(base)
+            if r.random() < 0.5:
+                v = gen.view_of(v)
+            out["v%d" % j] = v
+        flat = base.as_strided((base.numel(),), (1,), 0)  # works for channels_last bases too
+        out["narrow"] = flat.narrow(0, r.randint(0, 5), r.randint(0, 3))
+        out["expand"] = flat[3:4].expand(r.randint(1, 5), 4)
+        out["again"] = out["narrow"]  # same tensor object twice
+        other = gen.values(r.choice(ALL_DT), [5])
+        out["other_a"] = other[1:]
+        out["other_b"] = other[::2]
+        if r.random() < 0.5:
+            out["as_list"] = [out["narrow"], other]
+        if r.random() < 0.3 and dt.is_floating_point:
+            out["param_view"] = nn.Parameter(base[1], requires_grad=True)
+        return kind, out
+    if kind == "module_sd":
+        m, choice = tiny_module(gen)
+        if r.random() < 0.5:
+            run_step(m, choice, None)
+        if r.random() < 0.3:
+            m = m.to(r.choice([torch.float64, torch.float16, torch.bfloat16]))
+        return kind + ":" + choice, m.state_dict(keep_vars=r.random() < 0.3)
+    if kind in ("optim_sd", "training"):
+        m, choice = tiny_module(gen)
+        while not list(m.parameters()):
+            m, choice = tiny_module(gen)
+        oname = r.choice(["sgd", "adam", "adamw"])
+        if oname == "sgd":
+            opt = torch.optim.SGD(m.parameters(), lr=r.choice([0.1, 0.01]), momentum=r.choice([0.0, 0.9]),
+                                  nesterov=False, weight_decay=r.choice([0, 1e-4]))
+        elif oname == "adam":
+            opt = torch.optim.Adam(m.parameters(), lr=1e-3, amsgrad=r.random() < 0.3)
+        else:
+            opt = torch.optim.AdamW(m.parameters(), lr=3e-4, betas=(0.85, 0.995))
+        for _ in range(r.randint(0, 2)):
+            run_step(m, choice, opt)
+        if kind == "optim_sd":
+            return kind + ":" + oname, opt.state_dict()
+        ck = {"epoch": r.randint(0, 500), "global_step": 2 ** 33 + r.randint(0, 9), "model_state_dict": m.state_dict(),
+              "optimizer_state_dict": opt.state_dict(), "loss": r.random(), "best_acc": float("nan") if r.random() < 0.2 else 0.875,
+              "args": {"lr": 0.001, "name": "run-é", "layers": [1, 2, 3], "flag": True, "none": None},
+              "rng_state": torch.get_rng_state()}
+        if r.random() < 0.5:
+            ck["scheduler"] = {"last_epoch": 3, "base_lrs": [0.1], "_step_count": 4, "verbose": False, "_get_lr_called_within_step": False}
+        return kind + ":" + oname, ck
+    if kind == "quantized":
+        return kind, {"q%d" % j: gen.qtensor() for j in range(r.randint(1, 5))}
+    if kind == "sparse":
+        out = {"s%d" % j: gen.sparse() for j in range(r.randint(1, 4))}
+        out["dense"] = gen.tensor()
+        return kind, out
+    if kind == "single":
+        c = r.random()
+        if c < 0.6:
+            return kind, gen.tensor(view=r.random() < 0.5)
+        if c < 0.75:
+            return kind, [gen.tensor() for _ in range(3)]
+        if c < 0.9:
+            return kind, gen.values(r.choice(ALL_DT), []).storage()
+        return kind, gen.leaf()
+    if kind == "big":
+        return kind, {"big": gen.tensor(r.choice([torch.float32, torch.float64, torch.int16, torch.uint8, torch.complex64, torch.bfloat16]), big=True, view=r.random() < 0.5),
+                      "small": gen.tensor()}
+    if kind == "module_object":
+        return kind, nn.Linear(2, 2)
+    raise ValueError(kind)
+
+
+# ---------------------------------------------------------------- expected tree
+def tbytes(t):
+    t = t.detach()
+    if t.is_quantized:
+        t = t.int_repr()
+    if t.dtype == torch.bfloat16:
+        t = t.view(torch.int16)
+    a = np.ascontiguousarray(t.contiguous().numpy())
+    return a.tobytes()
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def float_node(v):
+    return {"t": "float", "v": repr(v), "bits": "%016x" % struct.unpack("<Q", struct.pack("<d", v))[0]}
+
+
+class Walker:
+    def __init__(self):
+        self.ids = {}
+        self.next = 0
+        self.storages = {}
+
+    def sg(self, t):
+        try:
+            key = t.storage()._storage._cdata
+        except Exception:
+            return None
+        if key not in self.storages:
+            self.storages[key] = len(self.storages)
+        return self.storages[key]
+
+    def comp(self, t):
+        return {"dtype": dtname(t.dtype), "shape": list(t.shape), "sha": sha(tbytes(t))}
+
+    def walk(self, o):
+        if o is None:
+            return {"t": "none"}
+        if isinstance(o, bool):
+            return {"t": "bool", "v": o}
+        if isinstance(o, int):
+            return {"t": "int", "v": str(o)}
+        if isinstance(o, float):
+            return float_node(o)
+        if isinstance(o, complex):
+            return {"t": "complex", "re": float_node(o.real), "im": float_node(o.imag)}
+        if isinstance(o, str):
+            return {"t": "str", "v": o}
+        if isinstance(o, (bytes, bytearray)):
+            return {"t": "bytes", "hex": bytes(o).hex()}
+        if isinstance(o, (set, frozenset)):
+            return {"t": "set", "items": [self.walk(x) for x in sorted(o)]}
+        if isinstance(o, torch.dtype):
+            return {"t": "dtype", "v": dtname(o)}
+        if isinstance(o, torch.device):
+            return {"t": "device", "v": str(o)}
+        if isinstance(o, torch.Size):
+            return {"t": "size", "v": list(o)}
+        if id(o) in self.ids and not isinstance(o, tuple):
+            return {"t": "ref", "id": self.ids[id(o)]}
+        nid = self.next
+        self.next += 1
+        self.ids[id(o)] = nid
+        if isinstance(o, torch.Tensor):
+            n = {"t": "tensor", "id": nid, "dtype": dtname(o.dtype), "shape": list(o.shape), "rg": bool(o.requires_grad),
+                 "param": isinstance(o, nn.Parameter), "layout": str(o.layout).replace("torch.", "")}
+            if o.layout == torch.strided:
+                n.update(stride=list(o.stride()), offset=o.storage_offset(), numel=o.numel(), sha=sha(tbytes(o)), sg=self.sg(o))
+                if o.is_quantized:
+                    qs = str(o.qscheme()).replace("torch.", "")
+                    n["qscheme"] = qs
+                    if qs == "per_tensor_affine":
+                        n["qscale"] = float_node(o.q_scale())
+                        n["qzp"] = o.q_zero_point()
+                    else:
+                        n["qscales"] = self.comp(o.q_per_channel_scales())
+                        n["qzps"] = self.comp(o.q_per_channel_zero_points())
+                        n["qaxis"] = o.q_per_channel_axis()
+            elif o.layout == torch.sparse_coo:
+                n["indices"] = self.comp(o._indices())
+                n["values"] = self.comp(o._values())
+            elif o.layout == torch.sparse_csr:
+                n["crow"] = self.comp(o.crow_indices())
+                n["col"] = self.comp(o.col_indices())
+                n["values"] = self.comp(o.values())
+            return n
+        if isinstance(o, torch.storage.TypedStorage):
+            t = torch.empty(0, dtype=o.dtype).set_(o)
+            return {"t": "storage", "id": nid, "dtype": dtname(o.dtype), "size": o.size(), "sha": sha(tbytes(t)),
+                    "sg": self.storages.setdefault(o._storage._cdata, len(self.storages))}
+        if isinstance(o, dict):
+            keys = list(o.keys())
+            return {"t": "dict", "id": nid, "kind": type(o).__name__, "keys": [self.walk(k) for k in keys],
+                    "values": [self.walk(o[k]) for k in keys]}
+        if isinstance(o, list):
+            return {"t": "list", "id": nid, "items": [self.walk(x) for x in o]}
+        if isinstance(o, tuple):
+            return {"t": "tuple", "id": nid, "items": [self.walk(x) for x in o]}
+        return {"t": "object", "id": nid, "class": type(o).__module__ + "." + type(o).__qualname__}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="/tmp/diff-cases")
+    ap.add_argument("--n", type=int, default=150)
+    ap.add_argument("--seed", type=int, default=1234)
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    gen = Gen(a.seed)
+    torch.manual_seed(a.seed)
+    cases = []
+    for i in range(a.n):
+        try:
+            kind, obj = make_obj(gen, i)
+        except Exception as e:  # a generator bug must not stop the run; deterministic anyway
+            print("skip case %d: generation failed: %r" % (i, e), file=sys.stderr)
+            continue
+        fmt = "legacy" if gen.r.random() < 0.3 else "zip"
+        proto = gen.r.choice([2, 2, 3, 4, 5]) if fmt == "zip" else gen.r.choice([2, 2, 2, 4])
+        fname = "case_%03d_%s_p%d.pt" % (i, fmt, proto)
+        path = os.path.join(a.out, fname)
+        kw = {"pickle_protocol": proto}
+        if fmt == "legacy":
+            kw["_use_new_zipfile_serialization"] = False
+        try:
+            torch.save(obj, path, **kw)
+        except Exception as e:
+            print("skip %s (%s): save failed: %s" % (fname, kind, e), file=sys.stderr)
+            continue
+        stale = getattr(torch._utils, "_sparse_tensors_to_validate", None)
+        if stale is not None:  # a failed weights_only load leaves entries behind in torch 1.13
+            stale.clear()
+        try:
+            loaded = torch.load(path, weights_only=False)
+        except Exception as e:  # torch cannot read back what it wrote: not a TorchLoad question
+            print("skip %s (%s): torch.load failed: %s" % (fname, kind, str(e).splitlines()[-1]), file=sys.stderr)
+            os.remove(path)
+            continue
+        case = {"file": fname, "format": fmt, "protocol": proto, "kind": kind, "tree": Walker().walk(loaded)}
+        try:
+            torch.load(path, weights_only=True)
+            case["wo_ok"] = True
+        except Exception as e:
+            if stale is not None:
+                stale.clear()
+            case["wo_ok"] = False
+            case["wo_err"] = str(e).splitlines()[-1][:300] if str(e) else type(e).__name__
+        cases.append(case)
+    with open(os.path.join(a.out, "expected.json"), "w", encoding="utf-8") as f:
+        json.dump({"torch": torch.__version__, "seed": a.seed, "cases": cases}, f, ensure_ascii=True, indent=0)
+    print("wrote %d cases to %s" % (len(cases), a.out))
+
+
+if __name__ == "__main__":
+    main()
