@@ -128,11 +128,11 @@ internal sealed class PickleMachine
 
                     // ---- strings and bytes
                     case BINUNICODE: Push(Utf8(Take(data, ref pos, Length32(data, ref pos, opStart)), opStart), opStart); break;
-                    case SHORT_BINUNICODE: Push(Utf8(Take(data, ref pos, ReadByte(data, ref pos)), opStart), opStart); break;
+                    case SHORT_BINUNICODE: Push(Utf8(TakeString(data, ref pos, ReadByte(data, ref pos), opStart), opStart), opStart); break;
                     case BINUNICODE8: Push(Utf8(Take(data, ref pos, Length64(data, ref pos, opStart)), opStart), opStart); break;
                     case UNICODE: Push(RawUnicodeEscape(ReadLine(data, ref pos, opStart), opStart), opStart); break;
                     case BINBYTES: Push(Take(data, ref pos, Length32(data, ref pos, opStart)).ToArray(), opStart); break;
-                    case SHORT_BINBYTES: Push(Take(data, ref pos, ReadByte(data, ref pos)).ToArray(), opStart); break;
+                    case SHORT_BINBYTES: Push(TakeString(data, ref pos, ReadByte(data, ref pos), opStart).ToArray(), opStart); break;
                     case BINBYTES8:
                     case BYTEARRAY8: Push(Take(data, ref pos, Length64(data, ref pos, opStart)).ToArray(), opStart); break;
                     case BINSTRING:
@@ -143,7 +143,7 @@ internal sealed class PickleMachine
                             Push(Python2Str(Take(data, ref pos, n), opStart), opStart);
                             break;
                         }
-                    case SHORT_BINSTRING: Push(Python2Str(Take(data, ref pos, ReadByte(data, ref pos)), opStart), opStart); break;
+                    case SHORT_BINSTRING: Push(Python2Str(TakeString(data, ref pos, ReadByte(data, ref pos), opStart), opStart), opStart); break;
                     case STRING: Push(Python2Str(UnquoteStringLiteral(ReadLine(data, ref pos, opStart), opStart), opStart), opStart); break;
 
                     // ---- containers
@@ -431,6 +431,13 @@ internal sealed class PickleMachine
         return s;
     }
 
+    /// <summary>A string/bytes payload: the length limit applies to the short forms too.</summary>
+    private ReadOnlySpan<byte> TakeString(ReadOnlySpan<byte> data, ref int pos, long n, int at)
+    {
+        CheckStringLimit(n, at);
+        return Take(data, ref pos, n);
+    }
+
     private ulong ReadU64(ReadOnlySpan<byte> data, ref int pos) => BinaryPrimitives.ReadUInt64LittleEndian(Take(data, ref pos, 8));
 
     private long Length32(ReadOnlySpan<byte> data, ref int pos, int at)
@@ -469,7 +476,7 @@ internal sealed class PickleMachine
             return v is >= -1 and <= 256 ? SmallInts[v + 1] : v;
         }
         var big = new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-        return big >= long.MinValue && big <= long.MaxValue ? (long)big : big;
+        return big >= long.MinValue && big <= long.MaxValue ? (object)(long)big : big;
     }
 
     private object ParseDecimal(ReadOnlySpan<byte> line, int at)
