@@ -760,7 +760,7 @@ public class FormatRuleTests
 
     // ------------------------------------------------------------------ sparse and quantized
 
-    private static byte[] Coo(long index) => Pickle(Call("torch._utils", "_rebuild_sparse_tensor",
+    private static byte[] Coo() => Pickle(Call("torch._utils", "_rebuild_sparse_tensor",
         Call("torch.serialization", "_get_layout", "torch.sparse_coo"),
         new object?[]
         {
@@ -773,7 +773,7 @@ public class FormatRuleTests
     [Fact]
     public void Sparse_CooInRange_Loads()
     {
-        var t = Tensor(Load(ZipOf(Coo(2), ("0", Longs(0, 2)), ("1", Floats(5, 6)))).Root);
+        var t = Tensor(Load(ZipOf(Coo(), ("0", Longs(0, 2)), ("1", Floats(5, 6)))).Root);
         Assert.Same(TorchLayout.SparseCoo, t.Layout);
         Assert.Equal(new long[] { 3 }, t.Shape);
         Assert.Equal(new long[] { 0, 2 }, Assert.IsType<long[]>(t.Indices!.ToArray()));
@@ -782,20 +782,20 @@ public class FormatRuleTests
 
     [Fact]
     public void Sparse_CooIndexOutOfRange_IsInvalidTensorGeometry() =>
-        FailPickle(Coo(3), TorchLoadErrorReason.InvalidTensorGeometry, null, ("0", Longs(0, 3)), ("1", Floats(5, 6)));
+        FailPickle(Coo(), TorchLoadErrorReason.InvalidTensorGeometry, null, ("0", Longs(0, 3)), ("1", Floats(5, 6)));
 
     [Fact]
     public void Sparse_CooNegativeIndex_IsInvalidTensorGeometry() =>
-        FailPickle(Coo(-1), TorchLoadErrorReason.InvalidTensorGeometry, null, ("0", Longs(-1, 0)), ("1", Floats(5, 6)));
+        FailPickle(Coo(), TorchLoadErrorReason.InvalidTensorGeometry, null, ("0", Longs(-1, 0)), ("1", Floats(5, 6)));
 
-    private static byte[] Csr() => Pickle(Call("torch._utils", "_rebuild_sparse_tensor",
+    private static byte[] Csr(long rows = 2) => Pickle(Call("torch._utils", "_rebuild_sparse_tensor",
         Call("torch.serialization", "_get_layout", "torch.sparse_csr"),
         new object?[]
         {
-            TensorV2(Storage("LongStorage", "0", 3), 0, [3], [1]),
+            TensorV2(Storage("LongStorage", "0", rows + 1), 0, [rows + 1], [1]),
             TensorV2(Storage("LongStorage", "1", 2), 0, [2], [1]),
             TensorV2(Storage("FloatStorage", "2", 2), 0, [2], [1]),
-            Call("torch", "Size", new long[] { 2, 2 }),
+            Call("torch", "Size", new long[] { rows, 2 }),
         }));
 
     [Fact]
@@ -808,8 +808,12 @@ public class FormatRuleTests
     }
 
     [Fact]
-    public void Sparse_CsrDecreasingCrow_IsInvalidTensorGeometry() =>
-        FailPickle(Csr(), TorchLoadErrorReason.InvalidTensorGeometry, null, ("0", Longs(0, 2, 1)), ("1", Longs(0, 1)), ("2", Floats(3, 4)));
+    public void Sparse_CsrDecreasingCrow_IsInvalidTensorGeometry()
+    {
+        // 3 rows, crow starts at 0 and ends at nnz = 2, but decreases in the middle
+        var e = FailPickle(Csr(3), TorchLoadErrorReason.InvalidTensorGeometry, null, ("0", Longs(0, 2, 1, 2)), ("1", Longs(0, 1)), ("2", Floats(3, 4)));
+        Assert.Contains("decrease", e.Message);
+    }
 
     [Fact]
     public void Sparse_CsrColumnOutOfRange_IsInvalidTensorGeometry() =>

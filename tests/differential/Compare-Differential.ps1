@@ -22,10 +22,10 @@ Set-StrictMode -Version 3
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
 
-$expected = Get-Content -LiteralPath (Join-Path $CasesPath 'expected.json') -Raw -Encoding utf8 | ConvertFrom-Json -Depth 200
+$expected = Get-Content -LiteralPath (Join-Path $CasesPath 'expected.json') -Raw -Encoding utf8 | ConvertFrom-Json -Depth 1000
 $sha = [System.Security.Cryptography.SHA256]::Create()
 
-function Base($x) { if ($null -eq $x) { return $null }; return $x.psobject.BaseObject }
+# Note: never return a collection from a function here (PowerShell would enumerate it); unwrap in place.
 function Has($x, [string] $name) { return $null -ne $x -and $null -ne $x.psobject.Properties[$name] }
 function JoinL($a) { if ($null -eq $a) { return '<null>' }; return '[' + ((@($a) | ForEach-Object { "$_" }) -join ',') + ']' }
 function HexSha([byte[]] $b) { return ([Convert]::ToHexString($sha.ComputeHash($b))).ToLowerInvariant() }
@@ -48,7 +48,8 @@ function New-Ctx {
 
 function Check-Storage($ctx, [string] $path, $storage, $sg) {
     if ($null -eq $sg) { return }
-    $s = Base $storage
+    $s = $storage
+    if ($null -ne $s) { $s = $s.psobject.BaseObject }
     if ($null -eq $s) { Fail $path "Storage is null"; return }
     $k = [int] $sg
     if ($ctx.sg.ContainsKey($k)) {
@@ -58,6 +59,17 @@ function Check-Storage($ctx, [string] $path, $storage, $sg) {
         if ($ctx.sgOf.ContainsKey($s)) { Fail $path "storage object is shared with an unrelated tensor (storage group $($ctx.sgOf[$s]) vs $k), torch has distinct storages" }
         else { $ctx.sgOf[$s] = $k }
     }
+}
+
+function Compare-StorageInfo([string] $path, $e, $s) {
+    if ($null -eq $e) { return }
+    if ($null -eq $s) { Fail $path 'Storage is null'; return }
+    if ("$($s.DType)" -ne $e.dtype) { Fail $path "Storage.DType $($s.DType), expected $($e.dtype)" }
+    if ([long] $s.ElementCount -ne [long] $e.size) { Fail $path "Storage.ElementCount $($s.ElementCount), expected $($e.size)" }
+    if ([long] $s.ByteLength -ne [long] $e.nbytes) { Fail $path "Storage.ByteLength $($s.ByteLength), expected $($e.nbytes)" }
+    if ("$($s.Location)" -ne $e.location) { Fail $path "Storage.Location '$($s.Location)', expected '$($e.location)'" }
+    try { if ((HexSha $s.ToByteArray()) -ne $e.sha) { Fail $path 'Storage.ToByteArray() differs from the storage bytes torch loaded' } }
+    catch { Fail $path "Storage.ToByteArray threw: $($_.Exception.Message)" }
 }
 
 function Compare-Component([string] $path, $e, $a) {
@@ -76,7 +88,7 @@ function Compare-Float([string] $path, $e, $a) {
 }
 
 function Compare-Node($ctx, [string] $path, $e, $a) {
-    $a = Base $a
+    if ($null -ne $a) { $a = $a.psobject.BaseObject }
     switch ($e.t) {
         'none' { if ($null -ne $a) { Fail $path "expected `$null, got $(Desc $a)" } }
         'bool' { if ($a -isnot [bool] -or $a -ne [bool] $e.v) { Fail $path "expected [bool] $($e.v), got $(Desc $a)" } }
@@ -95,7 +107,15 @@ function Compare-Node($ctx, [string] $path, $e, $a) {
             Compare-Float "$path.re" $e.re $a.Real
             Compare-Float "$path.im" $e.im $a.Imaginary
         }
-        'str' { if ($a -isnot [string] -or -not [string]::Equals($a, [string] $e.v, [StringComparison]::Ordinal)) { Fail $path "expected string '$($e.v)' (len $($e.v.Length)), got $(Desc $a)" } }
+        'str' {
+            if ((Has $e 'u16') -and $a -is [string]) {
+                $h = -join @($a.ToCharArray() | ForEach-Object { $u = [int] $_; '{0:x2}{1:x2}' -f ($u -band 0xFF), ($u -shr 8) })  # UTF-16LE code units (Encoding.Unicode would replace lone surrogates)
+                if ($h -ne $e.u16) { Fail $path "string UTF-16 code units $h, expected $($e.u16)" }
+            } elseif ($a -isnot [string] -or -not [string]::Equals($a, [string] $e.v, [StringComparison]::Ordinal)) {
+                $cu = { param($s) if ($s -is [string] -and $s.Length -le 12) { ' U+' + ((@($s.ToCharArray()) | ForEach-Object { '{0:X4}' -f [int] $_ }) -join ' U+') } else { '' } }
+                Fail $path "expected string '$($e.v)' (len $($e.v.Length)$(& $cu ([string] $e.v))), got $(Desc $a)$(if ($a -is [string]) { " (len $($a.Length)$(& $cu $a))" })"
+            }
+        }
         'bytes' {
             if ($a -isnot [byte[]]) { Fail $path "expected [byte[]], got $(Desc $a)"; return }
             $h = [Convert]::ToHexString($a).ToLowerInvariant()
@@ -103,7 +123,7 @@ function Compare-Node($ctx, [string] $path, $e, $a) {
         }
         'set' {
             if ($null -eq $a -or $a -is [string] -or $a -isnot [System.Collections.IEnumerable]) { Fail $path "expected a set (IEnumerable), got $(Desc $a)"; return }
-            $got = @(foreach ($x in $a) { [string] $x }) | Sort-Object { [long] $_ }
+            $got = @(@(foreach ($x in $a) { [string] $x }) | Sort-Object { [long] $_ })
             $want = @($e.items | ForEach-Object { $_.v })
             if ((JoinL $got) -ne (JoinL $want)) { Fail $path "set $(JoinL $got), expected $(JoinL $want)" }
         }
@@ -146,6 +166,7 @@ function Compare-Node($ctx, [string] $path, $e, $a) {
             if ([long] $a.ElementCount -ne [long] $e.size) { Fail $path "storage ElementCount $($a.ElementCount), expected $($e.size)" }
             try { if ((HexSha $a.ToByteArray()) -ne $e.sha) { Fail $path 'storage bytes differ' } } catch { Fail $path "storage ToByteArray threw: $($_.Exception.Message)" }
             Check-Storage $ctx $path $a $e.sg
+            if (Has $e 'storage') { Compare-StorageInfo $path $e.storage $a }
         }
         'tensor' {
             $ctx.ids[[int] $e.id] = $a
@@ -163,6 +184,7 @@ function Compare-Node($ctx, [string] $path, $e, $a) {
                     if ((HexSha $bytes) -ne $e.sha) { Fail $path "values differ (sha256 of ToByteArray, $($bytes.Length) bytes)" }
                 } catch { Fail $path "ToByteArray threw: $($_.Exception.Message)" }
                 Check-Storage $ctx $path $a.Storage $e.sg
+                if (Has $e 'storage') { Compare-StorageInfo "$path.Storage" $e.storage $a.Storage }
                 if (Has $e 'qscheme') {
                     if ("$($a.QScheme)" -ne $e.qscheme) { Fail $path "QScheme '$($a.QScheme)', expected $($e.qscheme)" }
                     if (Has $e 'qscale') {
@@ -186,6 +208,10 @@ function Compare-Node($ctx, [string] $path, $e, $a) {
         'object' {
             if (-not (Has $a 'ClassName')) { Fail $path "expected an inert object of class $($e.class), got $(Desc $a)"; return }
             if ("$($a.ClassName)" -ne $e.class) { Fail $path "ClassName '$($a.ClassName)', expected '$($e.class)'" }
+            if (Has $e 'state') {
+                if (-not (Has $a 'State')) { Fail $path 'inert object has no State' }
+                else { Compare-Node $ctx "$path.State" $e.state $a.State }
+            }
         }
         default { Fail $path "unknown expected node type '$($e.t)'" }
     }
@@ -217,6 +243,9 @@ foreach ($case in $expected.cases) {
         if ($err) {
             if ($wo -and $unsafe) {
                 if (-not "$($err.FullyQualifiedErrorId)".StartsWith('UnsafeGlobal')) { Fail '<root>' "safe mode should refuse with UnsafeGlobal, got $($err.FullyQualifiedErrorId): $($err.Exception.Message)" }
+            } elseif ($wo -and "$($err.FullyQualifiedErrorId)".StartsWith('UnsafeGlobal') -and -not $case.wo_ok -and "$($case.wo_err)" -match 'Unsupported class') {
+                # torch's own weights_only refuses this global too: parity, not a failure
+                "NOTE $($case.file) [$mode] ($($case.kind)) safe mode refused like torch's weights_only ($($case.wo_err -replace '.*WeightsUnpickler error: ', '')): $($err.Exception.Message -replace '\. If you trust.*', '')"
             } else {
                 $tw = if ($case.wo_ok) { ' (torch weights_only=True loads it)' } else { '' }
                 Fail '<root>' "load failed$tw : $($err.FullyQualifiedErrorId): $($err.Exception.Message)"

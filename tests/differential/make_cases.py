@@ -14,14 +14,16 @@ expected.json schema (one entry per file under "cases"):
 
 Tree nodes ("t" = node type):
   none | bool{v} | int{v: decimal string} | float{v: repr, bits: 16 hex digits of the IEEE-754 int64}
-  str{v} | bytes{hex} | complex{re,im (float nodes)} | set{items (sorted leaves)}
+  str{v, [u16: UTF-16LE hex when v has lone surrogates]} | bytes{hex} | complex{re,im (float nodes)} | set{items (sorted leaves)}
   dtype{v} | device{v} | size{v: [ints]}
   list{id, items} | tuple{items} | dict{id, kind, keys, values}
   tensor{id, dtype, shape, stride, offset, rg, param, layout, numel, sha, sg (storage group),
          [qscheme, qscale, qzp | qscales{...}, qzps{...}, qaxis],
          [indices, values | crow, col, values]  (component nodes: dtype, shape, sha)}
   storage{id, dtype, size, sha, sg}
-  object{class}             (something safe mode must refuse; only the class is checked)
+  object{class, [state]}    (something safe mode must refuse; permissive mode: ClassName and, for plain
+                            classes, State against the instance __dict__)
+  tensor and storage nodes also carry storage{dtype, size, nbytes, sha of all its bytes, location}
   ref{id}                   (the same object as the earlier node with that id: reference identity)
 The sha is sha256 of the logical values as contiguous little-endian bytes (bfloat16 as int16,
 quantized as int_repr(), complex interleaved real/imag).
@@ -158,7 +160,7 @@ class Gen:
         r = self.r
         dt = dt or r.choice(ALL_DT)
         if big:
-            n = r.choice([64 * 1024, 128 * 1024, 200 * 1024]) // max(1, torch.empty(0, dtype=dt).element_size())
+            n = r.choice([64 * 1024, 200 * 1024, 1024 * 1024]) // max(1, torch.empty(0, dtype=dt).element_size())
             shape = [n // 256, 256]
         else:
             shape = self.rand_shape()
@@ -334,11 +336,66 @@ def run_step(m, choice, opt):
         opt.step()
 
 
+def edge_case(gen, j):
+    """Hand-picked pickle/serialization corners, chosen by j (0..11)."""
+    r = gen.r
+    if j == 0:  # memo beyond 256 entries (LONG_BINPUT/LONG_BINGET), APPENDS/SETITEMS batches of 1000
+        strs = ["s%d-%s" % (k, "é" * (k % 3)) for k in range(700)]
+        t = gen.values(torch.float32, [3])
+        return {"strs": strs, "again": strs[::-1], "ints": list(range(-1200, 1300)),
+                "d": {("k%d" % k): k * 1.5 for k in range(1500)}, "t": [t] * 300, "tail": strs}
+    if j == 1:  # deep nesting
+        o = [1]
+        for k in range(150):
+            o = [o] if k % 2 else {"d%d" % k: o}
+        return {"deep": o, "deep_tuple": functools_reduce_tuple(60)}
+    if j == 2:  # integers around every pickle opcode boundary
+        vals = []
+        for b in [7, 8, 15, 16, 31, 32, 63, 64, 127, 128, 255, 256, 1000, 2040, 2048, 3000]:
+            vals += [2 ** b - 1, 2 ** b, -(2 ** b), -(2 ** b) - 1]
+        return {"ints": vals, "huge": 2 ** 3000 + 12345, "neg_huge": -(2 ** 2048), "tuple": tuple(vals[:9])}
+    if j == 3:  # odd dict keys
+        return collections.OrderedDict([(1.5, "float key"), (-0.0, "neg zero key"), (float("inf"), 1), (None, "none key"),
+                                        (True, "bool key"), (b"\x00by", "bytes key"), ((1, (2, "x")), "tuple key"),
+                                        (2 ** 80, "big key"), ("", "empty key"), (-7, "neg int")])
+    if j == 4:  # strings: lone surrogates, NUL, astral, long
+        return ["a\ud800b", "\udfff", "\U0001F600" * 3, "\x00", "x" * 100000, "\u2028\u2029", "é" * 300]
+    if j == 5:  # empty and odd-rank tensors
+        return {"e0": torch.empty(0, 5).t(), "e1": torch.zeros(3, 0, 2).permute(2, 0, 1), "rank30": torch.ones([1] * 30),
+                "rank20": gen.values(torch.int16, [1, 2] * 10), "zerod_c": torch.tensor(1 + 2j), "zerod_b": torch.tensor(True),
+                "zerod_bf": torch.tensor(-0.0, dtype=torch.bfloat16), "scalar_expand": torch.tensor(3.5).expand(4, 0, 2)}
+    if j == 6:  # one storage, many dtypes' worth of views and offsets near the end
+        big = gen.values(torch.float64, [100000])
+        return {"tail": big[-3:], "step": big[5::997], "mid": big.narrow(0, 50000, 7).view(7, 1).expand(7, 3),
+                "as": big.as_strided((4, 4), (1, 4), 99980), "storage": big.storage()}
+    if j == 7:  # the same Parameter in two places, and in a list and a tuple
+        p = nn.Parameter(gen.values(torch.bfloat16, [3, 2]))
+        q = nn.Parameter(gen.values(torch.float16, [2]), requires_grad=False)
+        return {"a": p, "b": [p, q], "c": (p, q, p), "d": collections.OrderedDict(x=q)}
+    if j == 8:  # empty containers and a Counter
+        return {"l": [], "d": {}, "t": (), "od": collections.OrderedDict(), "set": set(), "c": collections.Counter("abracadabra"),
+                "nested_empty": [[], [[]], {"": {}}]}
+    if j == 9:  # bytes/bytearray of many sizes (protocol 2 encodes them via _codecs.encode or bytes())
+        return [b"", b"\x00", bytes(range(256)), bytes(300), bytearray(), bytearray(b"\xff" * 70), b"\x80abc\xc3"]
+    if j == 10:  # floats: every special and subnormal
+        return [0.0, -0.0, float("inf"), -float("inf"), float("nan"), -float("nan"), 5e-324, -5e-324, 2.2250738585072014e-308,
+                1.7976931348623157e308, 0.1, 1 / 3, 1e16, 123456789.123456789]
+    return {"optim_like": {"state": {0: {"step": 3, "exp_avg": gen.values(torch.float32, [2, 2])}, 7: {}},
+                           "param_groups": [{"lr": 0.1, "params": [0, 7], "betas": (0.9, 0.999), "foreach": None}]}}
+
+
+def functools_reduce_tuple(n):
+    o = ()
+    for k in range(n):
+        o = (o, k)
+    return o
+
+
 def make_obj(gen, i):
     r = gen.r
     gen.pool = []
     kinds = ["nested", "nested", "tensors", "views_shared", "module_sd", "optim_sd", "training",
-             "quantized", "sparse", "single", "big", "nested"]
+             "quantized", "sparse", "single", "big", "nested", "edge"]
     kind = kinds[i % len(kinds)]
     if i % 37 == 36:
         kind = "module_object"
@@ -373,6 +430,8 @@ def make_obj(gen, i):
         out["other_b"] = other[::2]
         if r.random() < 0.5:
             out["as_list"] = [out["narrow"], other]
+        if r.random() < 0.4:
+            out["storage"] = base.storage()
         if r.random() < 0.3 and dt.is_floating_point:
             out["param_view"] = nn.Parameter(base[1], requires_grad=True)
         return kind, out
@@ -424,8 +483,16 @@ def make_obj(gen, i):
     if kind == "big":
         return kind, {"big": gen.tensor(r.choice([torch.float32, torch.float64, torch.int16, torch.uint8, torch.complex64, torch.bfloat16]), big=True, view=r.random() < 0.5),
                       "small": gen.tensor()}
+    if kind == "edge":
+        return "edge:%d" % (i // len(kinds) % 12), edge_case(gen, i // len(kinds) % 12)
     if kind == "module_object":
-        return kind, nn.Linear(2, 2)
+        c = (i // 37) % 3
+        if c == 0:
+            return kind, nn.Linear(2, 2)
+        if c == 1:
+            import argparse
+            return kind, {"args": argparse.Namespace(lr=0.1, layers=[1, 2], name="x", nested={"a": None}), "w": gen.tensor()}
+        return kind, nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2))
     raise ValueError(kind)
 
 
@@ -463,6 +530,11 @@ class Walker:
             self.storages[key] = len(self.storages)
         return self.storages[key]
 
+    def storage_info(self, st):
+        """dtype, element count, byte length and sha256 of all the storage's bytes (not just the viewed part)."""
+        u = st._storage
+        return {"dtype": dtname(st.dtype), "size": st.size(), "nbytes": u.nbytes(), "sha": sha(bytes(u.tolist())), "location": u.device.type}
+
     def comp(self, t):
         return {"dtype": dtname(t.dtype), "shape": list(t.shape), "sha": sha(tbytes(t))}
 
@@ -478,7 +550,10 @@ class Walker:
         if isinstance(o, complex):
             return {"t": "complex", "re": float_node(o.real), "im": float_node(o.imag)}
         if isinstance(o, str):
-            return {"t": "str", "v": o}
+            n = {"t": "str", "v": o}
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in o):  # JSON readers turn lone surrogates into U+FFFD
+                n["u16"] = o.encode("utf-16-le", "surrogatepass").hex()
+            return n
         if isinstance(o, (bytes, bytearray)):
             return {"t": "bytes", "hex": bytes(o).hex()}
         if isinstance(o, (set, frozenset)):
@@ -499,6 +574,7 @@ class Walker:
                  "param": isinstance(o, nn.Parameter), "layout": str(o.layout).replace("torch.", "")}
             if o.layout == torch.strided:
                 n.update(stride=list(o.stride()), offset=o.storage_offset(), numel=o.numel(), sha=sha(tbytes(o)), sg=self.sg(o))
+                n["storage"] = self.storage_info(o.storage())
                 if o.is_quantized:
                     qs = str(o.qscheme()).replace("torch.", "")
                     n["qscheme"] = qs
@@ -520,7 +596,7 @@ class Walker:
         if isinstance(o, torch.storage.TypedStorage):
             t = torch.empty(0, dtype=o.dtype).set_(o)
             return {"t": "storage", "id": nid, "dtype": dtname(o.dtype), "size": o.size(), "sha": sha(tbytes(t)),
-                    "sg": self.storages.setdefault(o._storage._cdata, len(self.storages))}
+                    "sg": self.storages.setdefault(o._storage._cdata, len(self.storages)), "storage": self.storage_info(o)}
         if isinstance(o, dict):
             keys = list(o.keys())
             return {"t": "dict", "id": nid, "kind": type(o).__name__, "keys": [self.walk(k) for k in keys],
@@ -529,7 +605,10 @@ class Walker:
             return {"t": "list", "id": nid, "items": [self.walk(x) for x in o]}
         if isinstance(o, tuple):
             return {"t": "tuple", "id": nid, "items": [self.walk(x) for x in o]}
-        return {"t": "object", "id": nid, "class": type(o).__module__ + "." + type(o).__qualname__}
+        n = {"t": "object", "id": nid, "class": type(o).__module__ + "." + type(o).__qualname__}
+        if type(o).__reduce_ex__ is object.__reduce_ex__ and hasattr(o, "__dict__"):
+            n["state"] = self.walk(dict(o.__dict__))  # what BUILD sets for a plain class pickled with protocol >= 2
+        return n
 
 
 def main():

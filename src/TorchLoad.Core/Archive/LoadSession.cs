@@ -113,19 +113,63 @@ internal sealed class LoadSession : IDisposable
             if (p is not null) yield return p;
     }
 
-    /// <summary>Reads the bytes of every root storage, in file order, straight into their final buffers.</summary>
+    /// <summary>
+    /// Reads the bytes of every root storage straight into its final buffer. Small storages are read
+    /// in file order through the file's window; large ones by up to four workers at once, because on
+    /// fresh memory the page faults, not the copy, are the cost, and they run in parallel. Progress
+    /// is reported from the calling thread only (PowerShell's Write-Progress must be called there).
+    /// </summary>
     public void ReadStorages(IReadOnlyList<(TorchStorage Storage, Func<Action<long>, StorageBuffer> Read)> reads)
     {
         var total = reads.Sum(r => r.Storage.ByteLength);
         long done = 0;
         var progress = Options.Progress;
-        Action<long>? report = progress is null ? null : n => { done += n; progress(done, total); };
-        foreach (var (storage, read) in reads)
+        void Count(long n) => Interlocked.Add(ref done, n);
+
+        var large = new List<(TorchStorage Storage, Func<Action<long>, StorageBuffer> Read)>();
+        foreach (var r in reads)
         {
+            if (r.Storage.ByteLength > ParallelReadThreshold) { large.Add(r); continue; }
             Cancel.ThrowIfCancellationRequested();
-            storage.Buffer = read(report ?? (_ => { }));
+            r.Storage.Buffer = r.Read(Count);
         }
+        var workers = Math.Min(large.Count, Math.Clamp(Environment.ProcessorCount, 1, 4));
+        if (workers <= 1)
+        {
+            foreach (var r in large)
+            {
+                Cancel.ThrowIfCancellationRequested();
+                r.Storage.Buffer = r.Read(n => { Count(n); progress?.Invoke(Interlocked.Read(ref done), total); });
+            }
+            return;
+        }
+        var next = -1;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Cancel);
+        var tasks = Enumerable.Range(0, workers).Select(_ => Task.Run(() =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < large.Count && !stop.IsCancellationRequested)
+            {
+                try { large[i].Storage.Buffer = large[i].Read(Count); }
+                catch { stop.Cancel(); throw; }
+            }
+        })).ToArray();
+        var all = Task.WhenAll(tasks);
+        try
+        {
+            while (!all.Wait(100)) progress?.Invoke(Interlocked.Read(ref done), total);
+        }
+        catch (AggregateException e)
+        {
+            // the first real failure, as the exception it was (TorchLoadException, cancellation, ...)
+            var inner = e.Flatten().InnerExceptions;
+            var first = inner.FirstOrDefault(x => x is TorchLoadException) ?? inner.FirstOrDefault(x => x is not OperationCanceledException) ?? inner[0];
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+        }
+        progress?.Invoke(Interlocked.Read(ref done), total);
     }
+
+    private const long ParallelReadThreshold = 4 << 20;
 
     /// <summary>Legacy and tar storage views share their root's bytes.</summary>
     public void ConnectViews()

@@ -30,7 +30,12 @@ internal sealed class PickleMachine
     private int _sp;
     private int[] _marks = new int[16];
     private int _markCount;
-    private readonly Dictionary<uint, object?> _memo = [];
+    // The memo: dense indices (what picklers write: 0, 1, 2, ...) live in an array; an index far past
+    // what has been stored (a hostile LONG_BINPUT 4000000000) goes to a dictionary instead of growing it.
+    private static readonly object Absent = new();
+    private object?[] _memoDense = new object?[256];
+    private readonly Dictionary<uint, object?> _memoSparse = [];
+    private int _memoCount;
 
     public PickleMachine(IPickleHost host, LoadLimits limits, PickleStringEncoding encoding, string recordName, CancellationToken cancel = default)
     {
@@ -50,7 +55,9 @@ internal sealed class PickleMachine
     {
         _sp = 0;
         _markCount = 0;
-        _memo.Clear();
+        Array.Fill(_memoDense, Absent);
+        _memoSparse.Clear();
+        _memoCount = 0;
         Protocol = 0;
         var pos = 0;
         var opStart = 0;
@@ -224,7 +231,7 @@ internal sealed class PickleMachine
                     case PUT: MemoPut(ParseMemoIndex(ReadLine(data, ref pos, opStart), opStart), opStart); break;
                     case BINPUT: MemoPut(ReadByte(data, ref pos), opStart); break;
                     case LONG_BINPUT: MemoPut(BinaryPrimitives.ReadUInt32LittleEndian(Take(data, ref pos, 4)), opStart); break;
-                    case MEMOIZE: MemoPut((uint)_memo.Count, opStart); break;
+                    case MEMOIZE: MemoPut((uint)_memoCount, opStart); break;
                     case GET: Push(MemoGet(ParseMemoIndex(ReadLine(data, ref pos, opStart), opStart), opStart), opStart); break;
                     case BINGET: Push(MemoGet(ReadByte(data, ref pos), opStart), opStart); break;
                     case LONG_BINGET: Push(MemoGet(BinaryPrimitives.ReadUInt32LittleEndian(Take(data, ref pos, 4)), opStart), opStart); break;
@@ -393,13 +400,35 @@ internal sealed class PickleMachine
     private void MemoPut(uint index, int at)
     {
         var value = Peek(at);
-        if (_memo.Count >= _limits.MaxMemoEntries && !_memo.ContainsKey(index))
-            throw Limit(at, $"the pickle memo holds more than {_limits.MaxMemoEntries} entries", nameof(LoadLimits.MaxMemoEntries));
-        _memo[index] = value;
+        if (index >= _memoDense.Length && index <= (uint)_memoDense.Length * 2 + 1024 && index < int.MaxValue / 2)
+        {
+            var old = _memoDense.Length;
+            Array.Resize(ref _memoDense, (int)Math.Max(index + 1, (long)old * 2));
+            Array.Fill(_memoDense, Absent, old, _memoDense.Length - old);
+        }
+        if (index < _memoDense.Length)
+        {
+            if (_memoDense[index] == Absent && !(_memoSparse.Count > 0 && _memoSparse.Remove(index))) CountMemoEntry(at);
+            _memoDense[index] = value;
+            return;
+        }
+        if (!_memoSparse.ContainsKey(index)) CountMemoEntry(at);
+        _memoSparse[index] = value;
     }
 
-    private object? MemoGet(uint index, int at) =>
-        _memo.TryGetValue(index, out var v) ? v : throw Malformed(at, $"memo entry {index} is read before it is written");
+    private void CountMemoEntry(int at)
+    {
+        if (_memoCount >= _limits.MaxMemoEntries)
+            throw Limit(at, $"the pickle memo holds more than {_limits.MaxMemoEntries} entries", nameof(LoadLimits.MaxMemoEntries));
+        _memoCount++;
+    }
+
+    private object? MemoGet(uint index, int at)
+    {
+        if (index < _memoDense.Length && _memoDense[index] is var v && v != Absent) return v;
+        if (_memoSparse.TryGetValue(index, out var s)) return s;
+        throw Malformed(at, $"memo entry {index} is read before it is written");
+    }
 
     private void CheckContainerSize(long n, int at)
     {

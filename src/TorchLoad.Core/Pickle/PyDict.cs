@@ -9,8 +9,11 @@ namespace TorchLoad.Core.Pickle;
 /// </summary>
 public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, object?>>
 {
-    private readonly List<KeyValuePair<object?, object?>> _entries = [];
-    private readonly Dictionary<object, int> _index = new(KeyBox.Comparer);
+    // Created on first insert: a checkpoint has thousands of empty OrderedDicts (backward hooks).
+    private List<KeyValuePair<object?, object?>>? _entriesOrNull;
+    private Dictionary<object, int>? _indexOrNull;
+    private List<KeyValuePair<object?, object?>> _entries => _entriesOrNull ??= [];
+    private Dictionary<object, int> _index => _indexOrNull ??= new(KeyBox.Comparer);
 
     public PyDict(string pythonType = "dict") => PythonType = pythonType;
 
@@ -20,7 +23,7 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
     /// <summary>Instance attributes set by BUILD (OrderedDict's <c>_metadata</c>); null when none.</summary>
     public PyDict? Attributes { get; internal set; }
 
-    public int Count => _entries.Count;
+    public int Count => _entriesOrNull?.Count ?? 0;
 
     public object? this[object? key]
     {
@@ -30,7 +33,7 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
 
     public bool TryGetValue(object? key, out object? value)
     {
-        if (_index.TryGetValue(new KeyBox(key), out var i)) { value = _entries[i].Value; return true; }
+        if (_indexOrNull is not null && _indexOrNull.TryGetValue(new KeyBox(key), out var i)) { value = _entries[i].Value; return true; }
         value = null;
         return false;
     }
@@ -43,7 +46,7 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
         else { _index.Add(box, _entries.Count); _entries.Add(new(key, value)); }
     }
 
-    public bool ContainsKey(object? key) => _index.ContainsKey(new KeyBox(key));
+    public bool ContainsKey(object? key) => _indexOrNull?.ContainsKey(new KeyBox(key)) ?? false;
     public IEnumerable<object?> KeyList => _entries.Select(e => e.Key);
     public IEnumerable<object?> ValueList => _entries.Select(e => e.Value);
 

@@ -73,6 +73,29 @@ public sealed unsafe class HostBuffer : StorageBuffer
     }
 }
 
+/// <summary>
+/// A small storage in a pinned managed array (pinned object heap): no native allocation, no
+/// finalizer, no memory-pressure bookkeeping. Checkpoints with tens of thousands of small tensors
+/// (biases, norms, optimizer scalars) would otherwise spend their time there.
+/// </summary>
+public sealed unsafe class PinnedBuffer : StorageBuffer
+{
+    public const int MaxLength = 64 << 10;
+    private readonly byte[] _bytes;
+
+    public PinnedBuffer(int length) : base(length)
+    {
+        _bytes = GC.AllocateUninitializedArray<byte>(Math.Max(length, 1), pinned: true);
+        GC.SuppressFinalize(this);
+    }
+
+    public override string Device => "cpu";
+    public override bool IsHostAccessible => true;
+    public override byte* Pointer => (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _bytes[0]);
+    public Span<byte> Span => _bytes.AsSpan(0, (int)Length);
+    protected override void Release() { }
+}
+
 /// <summary>No bytes at all: meta storages and storages of size 0.</summary>
 public sealed unsafe class EmptyBuffer : StorageBuffer
 {

@@ -136,16 +136,32 @@ internal static class ShapeMath
     /// torch's rule for a view of a storage of <paramref name="storageElements"/> elements: no negative
     /// size/stride/offset, and the last element reached (offset + sum((size-1)*stride)) inside the storage.
     /// </summary>
-    public static void ValidateView(long[] shape, long[] stride, long offset, long storageElements, string what)
+    public static void ValidateView(long[] shape, long[] stride, long offset, long storageElements, string what) =>
+        ValidateView(shape, stride, offset, storageElements, () => what);
+
+    /// <summary>As above; <paramref name="what"/> is only built when the view is refused (hot path).</summary>
+    public static void ValidateView(long[] shape, long[] stride, long offset, long storageElements, Func<string> describe)
+    {
+        try
+        {
+            Check(shape, stride, offset, storageElements);
+        }
+        catch (TorchLoadException e)
+        {
+            throw new TorchLoadException(e.Reason, $"Invalid tensor geometry for {describe()}: {e.Message}");
+        }
+    }
+
+    private static void Check(long[] shape, long[] stride, long offset, long storageElements)
     {
         if (shape.Length != stride.Length)
-            throw Geometry($"{what}: {shape.Length} sizes but {stride.Length} strides");
-        if (offset < 0) throw Geometry($"{what}: negative storage offset {offset}");
+            throw Geometry($"{shape.Length} sizes but {stride.Length} strides");
+        if (offset < 0) throw Geometry($"negative storage offset {offset}");
         var empty = false;
         for (var i = 0; i < shape.Length; i++)
         {
-            if (shape[i] < 0) throw Geometry($"{what}: negative size {shape[i]} in dimension {i}");
-            if (stride[i] < 0) throw Geometry($"{what}: negative stride {stride[i]} in dimension {i}");
+            if (shape[i] < 0) throw Geometry($"negative size {shape[i]} in dimension {i}");
+            if (stride[i] < 0) throw Geometry($"negative stride {stride[i]} in dimension {i}");
             if (shape[i] == 0) empty = true;
         }
         try
@@ -155,11 +171,11 @@ internal static class ShapeMath
             var last = offset;
             for (var i = 0; i < shape.Length; i++) last = checked(last + (shape[i] - 1) * stride[i]);
             if (last >= storageElements)
-                throw Geometry($"{what}: the view reaches element {last} but its storage holds {storageElements}");
+                throw Geometry($"the view reaches element {last} but its storage holds {storageElements}");
         }
         catch (OverflowException)
         {
-            throw Geometry($"{what}: sizes and strides overflow 64-bit arithmetic");
+            throw Geometry($"sizes and strides overflow 64-bit arithmetic");
         }
     }
 
