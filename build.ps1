@@ -11,7 +11,11 @@
            over the four fixture sets in ../shared/fixtures. Ends with "Total: N passed, N failed, N skipped"
            and exits 1 on any failure or when nothing ran.
     Demo   Build, then load samples/sd_conv_linear.pt in a fresh pwsh and show its tensors and storages.
-    Bench, Fuzz   Not implemented yet.
+    Bench  Build, then bench/Invoke-Benchmark.ps1: torch.load (Debian's python3-torch, installed if
+           missing) vs Import-TorchCheckpoint eager and -Mmap vs Get-TorchStorage -Path on a 1 GiB and a
+           20,000-tensor checkpoint, medians and ratios from one alternating run (not part of Test).
+    Fuzz   Build the SharpFuzz harness and run afl++ for -Seconds (fuzz/Invoke-Fuzz.ps1); -Smoke runs the
+           in-process mutation smoke instead (no afl).
 
     Every step that loads the freshly built TorchLoad.dll runs in a child pwsh: a binary module cannot be
     unloaded, so this session never imports it.
@@ -32,7 +36,11 @@ param(
 
     # Safety nets so a hanging child cannot stall CI (the whole Test task is meant to take < 5 minutes).
     [int]$PesterTimeoutSec = 240,
-    [int]$ConformanceTimeoutSec = 180
+    [int]$ConformanceTimeoutSec = 180,
+
+    # Fuzz: how long to fuzz; -Smoke: in-process mutation smoke instead of afl++.
+    [int]$Seconds = 60,
+    [switch]$Smoke
 )
 
 $ErrorActionPreference = 'Stop'
@@ -307,6 +315,14 @@ try {
         'Build' { Invoke-Build }
         'Test' { Assert-Shared; Invoke-Build; Invoke-Test }
         'Demo' { Invoke-Build; Invoke-Demo }
-        { $_ -in 'Bench', 'Fuzz' } { throw "build.ps1 -Task ${Task}: not implemented yet." }
+        'Bench' {
+            Invoke-Build
+            Exec { & $pwsh -NoProfile -NonInteractive -File "$root/bench/Invoke-Benchmark.ps1" -ModulePath "$moduleDir/TorchLoad.psd1" -WorkDir "$root/bench-out" }
+        }
+        'Fuzz' {
+            if (-not (Test-Path "$root/fuzz/Invoke-Fuzz.ps1")) { throw 'build.ps1 -Task Fuzz: fuzz/Invoke-Fuzz.ps1 is missing.' }
+            Assert-Shared
+            Exec { & $pwsh -NoProfile -NonInteractive -File "$root/fuzz/Invoke-Fuzz.ps1" -Seconds $Seconds -Smoke:$Smoke }
+        }
     }
 } finally { Pop-Location }
