@@ -37,7 +37,8 @@ public static class DeviceRegistry
         {
             if (buffer.IsHostAccessible) return;
             var host = new HostBuffer(storage.ByteLength);
-            unsafe { if (storage.ByteLength > 0) CopyOut(buffer, host); }
+            if (buffer is DeviceBuffer onDevice) onDevice.DownloadTo(host);
+            else if (storage.ByteLength > 0) CopyOut(buffer, host);
             storage.ReplaceBuffer(host)?.Dispose();
             return;
         }

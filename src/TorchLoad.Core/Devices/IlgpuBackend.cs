@@ -89,34 +89,57 @@ internal sealed class AcceleratorDevice
         }
     }
 
-    /// <summary>Copies host (or another device's) bytes to a new buffer on this device, through a bounded page-locked staging buffer.</summary>
+    /// <summary>
+    /// Copies a storage's bytes to a new buffer on this device. Host bytes are page-locked in place,
+    /// chunk by chunk, and copied by DMA: never a second full host copy. Bytes on another device go
+    /// through host memory first.
+    /// </summary>
     public unsafe DeviceBuffer Upload(StorageBuffer source)
     {
+        if (!source.IsHostAccessible)
+        {
+            using var host = new HostBuffer(source.Length);
+            if (source is DeviceBuffer other) other.DownloadTo(host);
+            else source.CopyTo(0, new Span<byte>(host.Pointer, checked((int)source.Length)));
+            return Upload(host);
+        }
         var acc = Accelerator;
         var target = new DeviceBuffer(this, acc.Allocate1D<byte>(Math.Max(source.Length, 1)), source.Length);
         try
         {
-            const int Chunk = 64 << 20;
-            var staging = GC.AllocateUninitializedArray<byte>((int)Math.Min(Chunk, Math.Max(source.Length, 1)), pinned: true);
             for (long done = 0; done < source.Length;)
             {
-                var n = (int)Math.Min(staging.Length, source.Length - done);
-                if (source.IsHostAccessible)
-                    target.Memory.View.SubView(done, n).CopyFromCPU(ref *(source.Pointer + done), n);
-                else
-                {
-                    source.CopyTo(done, staging.AsSpan(0, n));
-                    target.Memory.View.SubView(done, n).CopyFromCPU(ref staging[0], n);
-                }
+                var n = Math.Min(TransferChunk, source.Length - done);
+                CopyChunk(acc, source.Pointer + done, target.Memory.View.SubView(done, n), toDevice: true);
                 done += n;
             }
-            acc.Synchronize();
             return target;
         }
         catch
         {
             target.Dispose();
             throw;
+        }
+    }
+
+    internal const long TransferChunk = 64L << 20;
+
+    /// <summary>One DMA transfer between pinned host memory and a device view, page-locked for its duration.</summary>
+    internal static unsafe void CopyChunk(Accelerator acc, byte* host, ArrayView1D<byte, Stride1D.Dense> view, bool toDevice)
+    {
+        try
+        {
+            using var scope = acc.CreatePageLockFromPinned<byte>((IntPtr)host, view.Length);
+            if (toDevice) view.CopyFromPageLockedAsync(acc.DefaultStream, scope);
+            else view.CopyToPageLockedAsync(acc.DefaultStream, scope);
+            acc.Synchronize();
+        }
+        catch (NotSupportedException)
+        {
+            // accelerators without page locking (ILGPU's CPU accelerator): a plain synchronous copy
+            if (toDevice) view.CopyFromCPU(ref *host, view.Length);
+            else view.CopyToCPU(ref *host, view.Length);
+            acc.Synchronize();
         }
     }
 }
@@ -144,6 +167,18 @@ internal sealed class DeviceBuffer : StorageBuffer
         fixed (byte* p = destination)
             Memory.View.SubView(offset, destination.Length).CopyToCPU(ref *p, destination.Length);
         _device.Accelerator.Synchronize();
+    }
+
+    /// <summary>All bytes back to host memory by DMA into the (page-locked, chunk by chunk) target.</summary>
+    public unsafe void DownloadTo(HostBuffer target)
+    {
+        if (target.Length != Length) throw new ArgumentException("The target buffer has another length.", nameof(target));
+        for (long done = 0; done < Length;)
+        {
+            var n = Math.Min(AcceleratorDevice.TransferChunk, Length - done);
+            AcceleratorDevice.CopyChunk(_device.Accelerator, target.Pointer + done, Memory.View.SubView(done, n), toDevice: false);
+            done += n;
+        }
     }
 
     protected override void Release() => Memory.Dispose();
