@@ -21,6 +21,9 @@ public sealed record LoadLimits
     /// <summary>Bytes of one string or bytes value, and digits of one integer.</summary>
     public long MaxStringBytes { get; init; } = 1L << 30;
 
+    /// <summary>Decimal digits of a protocol-0 integer (INT/LONG); Python itself refuses more than 4300.</summary>
+    public int MaxIntegerDigits { get; init; } = 4300;
+
     /// <summary>Bytes a pickle (data.pkl) may have once inflated.</summary>
     public long MaxPickleBytes { get; init; } = 2L << 30;
 

@@ -28,4 +28,10 @@ public sealed record TorchLoadOptions
     public Action<long, long>? Progress { get; init; }
 
     public CancellationToken Cancellation { get; init; }
+
+    /// <summary>
+    /// Told about everything a pickle names, as it is met (kind <c>global</c> with <c>module.name</c>, or
+    /// <c>module-persistent-id</c>), even when the load fails later: audits use it to report what a file asks for.
+    /// </summary>
+    public Action<string, string>? Observer { get; init; }
 }

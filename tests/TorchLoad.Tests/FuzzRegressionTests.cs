@@ -70,7 +70,7 @@ public sealed class FuzzRegressionTests
         {
             foreach (var found in TensorWalker.Walk(checkpoint.Root))
             {
-                if (found.Tensor is { Layout: TorchLayout.Strided, IsNested: false, Storage.Buffer: not null } t) _ = t.ToByteArray();
+                if (found.Tensor is { IsNested: false, Storage.Buffer: not null } t && t.Layout == TorchLayout.Strided) _ = t.ToByteArray();
                 else if (found.Tensor is null && found.Storage is { Buffer: not null } s) _ = s.ToByteArray();
             }
         }

@@ -616,7 +616,9 @@ def main():
     ap.add_argument("--out", default="/tmp/diff-cases")
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--protocols", default="", help="comma list overriding the pickle protocols, e.g. 1 (not in the default mix)")
     a = ap.parse_args()
+    override = [int(x) for x in a.protocols.split(",") if x.strip()]
     os.makedirs(a.out, exist_ok=True)
     gen = Gen(a.seed)
     torch.manual_seed(a.seed)
@@ -629,6 +631,8 @@ def main():
             continue
         fmt = "legacy" if gen.r.random() < 0.3 else "zip"
         proto = gen.r.choice([2, 2, 3, 4, 5]) if fmt == "zip" else gen.r.choice([2, 2, 2, 4])
+        if override:
+            proto = gen.r.choice(override)
         fname = "case_%03d_%s_p%d.pt" % (i, fmt, proto)
         path = os.path.join(a.out, fname)
         kw = {"pickle_protocol": proto}

@@ -113,6 +113,7 @@ internal static class LegacyCheckpoint
         var tag = LoadSession.PidString(t[0], "tag");
         if (tag == "module")
         {
+            session.Options.Observer?.Invoke("module-persistent-id", t.Length > 1 && t[1] is PyGlobal g ? g.ClassName : "?");
             if (session.Options.WeightsOnly)
                 throw new TorchLoadException(TorchLoadErrorReason.InvalidPersistentId,
                     "Weights only load failed: only persistent_load of storage is allowed, but the file references a whole nn.Module class ('module' persistent id). Load with -WeightsOnly:$false to get inert objects.");

@@ -32,7 +32,7 @@ internal sealed class LoadSession : IDisposable
     public List<TorchStorage> StorageOrder { get; } = [];
 
     public TorchUnpickler NewUnpickler(Func<object?, object?> persistentLoad) =>
-        new(Options.WeightsOnly, _allowed, Limits, persistentLoad, Options.MapLocation is null ? null : Options.MapLocation.MapTag);
+        new(Options.WeightsOnly, _allowed, Limits, persistentLoad, Options.MapLocation is null ? null : Options.MapLocation.MapTag, Options.Observer);
 
     public object? RunPickle(TorchUnpickler host, ReadOnlySpan<byte> data, string record, out int consumed, out int protocol)
     {

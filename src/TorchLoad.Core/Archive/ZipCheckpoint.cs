@@ -127,24 +127,25 @@ internal static class ZipCheckpoint
     }
 
     /// <summary>A whole (small) record into memory: stored records read directly, deflated ones inflated with a bound.</summary>
-    private static byte[] ReadRecord(LoadSession session, ZipRecord record, long max, string limitName)
+    private static unsafe byte[] ReadRecord(LoadSession session, ZipRecord record, long max, string limitName)
     {
         if (record.Size > max || record.Size > Array.MaxLength)
             throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"Record '{record.Name}' is {record.Size} bytes, over the limit of {max}", record.Name) { LimitName = limitName };
+        if (!record.IsStored) CheckInflateRatio(session, record); // before allocating what it declares
         var bytes = new byte[record.Size];
         if (record.IsStored) session.File.ReadExactly(record.DataOffset, bytes, record.Name);
-        else Inflate(session, record, bytes);
+        else fixed (byte* p = bytes) Inflate(session, record, p);
         return bytes;
     }
 
     private static unsafe StorageBuffer ReadStorage(LoadSession session, ZipRecord record, Action<long> report)
     {
         if (record.IsStored) return session.File.ReadToHost(record.DataOffset, record.Size, record.Name, session.Cancel, report);
+        CheckInflateRatio(session, record);
         var buffer = new HostBuffer(record.Size);
         try
         {
-            if (record.Size > Array.MaxLength) throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"Deflated record '{record.Name}' is over 2 GiB", record.Name);
-            Inflate(session, record, new Span<byte>(buffer.Pointer, (int)record.Size));
+            Inflate(session, record, buffer.Pointer);
             report(record.Size);
             return buffer;
         }
@@ -155,41 +156,52 @@ internal static class ZipCheckpoint
         }
     }
 
-    /// <summary>Inflates exactly record.Size bytes; refuses zip bombs before allocating (ratio limit) and size lies after.</summary>
-    private static void Inflate(LoadSession session, ZipRecord record, Span<byte> destination)
+    /// <summary>Zip bombs: a deflated record may not declare more than MaxInflateRatio times the file size.</summary>
+    private static void CheckInflateRatio(LoadSession session, ZipRecord record)
     {
-        var limit = checked(session.Limits.MaxInflateRatio * Math.Max(session.File.Length, 1));
+        var limit = session.Limits.MaxInflateRatio > long.MaxValue / Math.Max(session.File.Length, 1) ? long.MaxValue : session.Limits.MaxInflateRatio * Math.Max(session.File.Length, 1);
         if (record.Size > limit)
             throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded,
                 $"Deflated record '{record.Name}' would inflate to {record.Size} bytes, more than {session.Limits.MaxInflateRatio} times the file size (a zip bomb?); if you trust this file, raise the limit with -MaxInflateRatio", record.Name)
             { LimitName = nameof(LoadLimits.MaxInflateRatio) };
-        if (record.CompressedSize > int.MaxValue) throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"Deflated record '{record.Name}' is over 2 GiB compressed", record.Name);
-        var compressed = session.File.ReadBytes(record.DataOffset, (int)record.CompressedSize, record.Name);
+    }
+
+    /// <summary>Inflates exactly record.Size bytes into <paramref name="destination"/>, streaming the compressed input; more or fewer bytes than declared is an error.</summary>
+    private static unsafe void Inflate(LoadSession session, ZipRecord record, byte* destination)
+    {
         var inflater = new Inflater(noHeader: true);
-        inflater.SetInput(compressed);
-        var scratch = new byte[Math.Min(destination.Length + 1, 1 << 20)];
-        var done = 0;
+        var input = new byte[(int)Math.Min(Math.Max(record.CompressedSize, 1), 1 << 20)];
+        var scratch = new byte[1 << 20];
+        long consumed = 0, done = 0;
         try
         {
             while (true)
             {
-                var n = inflater.Inflate(scratch, 0, scratch.Length);
-                if (n == 0)
+                if (inflater.IsNeedingInput && consumed < record.CompressedSize)
                 {
-                    if (inflater.IsFinished || inflater.IsNeedingInput || inflater.IsNeedingDictionary) break;
+                    var n = (int)Math.Min(input.Length, record.CompressedSize - consumed);
+                    session.File.ReadExactly(record.DataOffset + consumed, input.AsSpan(0, n), record.Name);
+                    inflater.SetInput(input, 0, n);
+                    consumed += n;
+                }
+                var got = inflater.Inflate(scratch, 0, scratch.Length);
+                if (got == 0)
+                {
+                    if (inflater.IsFinished || inflater.IsNeedingDictionary || inflater.IsNeedingInput && consumed >= record.CompressedSize) break;
                     continue;
                 }
-                if (n > destination.Length - done)
+                if (got > record.Size - done)
                     throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Deflated record '{record.Name}' inflates to more than the {record.Size} bytes its directory entry declares", record.Name);
-                scratch.AsSpan(0, n).CopyTo(destination[done..]);
-                done += n;
+                scratch.AsSpan(0, got).CopyTo(new Span<byte>(destination + done, got));
+                done += got;
+                session.Cancel.ThrowIfCancellationRequested();
             }
         }
         catch (ICSharpCode.SharpZipLib.SharpZipBaseException e)
         {
             throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Deflated record '{record.Name}' is corrupt: {e.Message}", record.Name, inner: e);
         }
-        if (done != destination.Length)
+        if (done != record.Size)
             throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Deflated record '{record.Name}' inflates to {done} bytes, not the {record.Size} its directory entry declares", record.Name);
     }
 }

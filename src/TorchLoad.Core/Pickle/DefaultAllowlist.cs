@@ -17,6 +17,8 @@ internal static class DefaultAllowlist
     {
         ["builtins.frozenset"] = GlobalKind.FrozenSet,
         ["builtins.bytes"] = GlobalKind.Bytes,
+        ["copyreg._reconstructor"] = GlobalKind.Reconstructor,
+        ["copyreg.__newobj__"] = GlobalKind.NewObjHelper,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     private static Dictionary<string, (GlobalKind, object?)> Build()

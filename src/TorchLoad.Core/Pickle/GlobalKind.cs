@@ -15,4 +15,6 @@ internal enum GlobalKind
     RebuildTensor, RebuildTensorV2, RebuildTensorV3, RebuildParameter, RebuildParameterWithState, RebuildQTensor,
     RebuildSparse, RebuildSparseCsr, RebuildNested, RebuildMeta, RebuildDeviceFromCpu, RebuildDeviceFromNumpy,
     RebuildWrapperSubclass, RebuildFromTypeV2,
+    /// <summary>copyreg._reconstructor / __newobj__: how protocols 0-1 (and some reduce methods) create instances.</summary>
+    Reconstructor, NewObjHelper,
 }

@@ -510,6 +510,9 @@ internal sealed class PickleMachine
 
     private object ParseDecimal(ReadOnlySpan<byte> line, int at)
     {
+        // BigInteger parsing is quadratic: bound the digits first, as Python does (int max str digits)
+        if (line.Length > _limits.MaxIntegerDigits + 2)
+            throw Limit(at, $"an integer has {line.Length} digits, more than {_limits.MaxIntegerDigits}", nameof(LoadLimits.MaxIntegerDigits));
         var text = Encoding.ASCII.GetString(line).Trim();
         if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l)) return l is >= -1 and <= 256 ? SmallInts[l + 1] : l;
         if (BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var b)) return b;

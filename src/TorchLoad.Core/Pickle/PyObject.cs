@@ -25,6 +25,9 @@ public sealed class PyObject
     public PyDict? KwArgs { get; internal set; }
 
     public object? State { get; internal set; }
+
+    /// <summary>When the pickle called the result of another call (<c>getattr(x, 'f')(...)</c>): that earlier record.</summary>
+    public PyObject? Callee { get; internal set; }
     public List<object?>? ListItems { get; internal set; }
     public PyDict? DictItems { get; internal set; }
 

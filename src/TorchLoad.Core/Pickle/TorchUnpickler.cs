@@ -17,10 +17,12 @@ internal sealed class TorchUnpickler : IPickleHost
     private readonly Func<object?, object?> _persistentLoad;
     private readonly LoadLimits _limits;
     private readonly Func<string, string>? _mapDevice;
+    private readonly Action<string, string>? _observer;
 
     public TorchUnpickler(bool weightsOnly, IReadOnlySet<string> userAllowed, LoadLimits limits,
-        Func<object?, object?> persistentLoad, Func<string, string>? mapDevice)
+        Func<object?, object?> persistentLoad, Func<string, string>? mapDevice, Action<string, string>? observer = null)
     {
+        _observer = observer;
         _weightsOnly = weightsOnly;
         _userAllowed = userAllowed;
         _limits = limits;
@@ -47,6 +49,7 @@ internal sealed class TorchUnpickler : IPickleHost
         var (module, name) = GlobalName.Map(rawModule, rawName);
         var full = $"{module}.{name}";
         GlobalsSeen.Add(full);
+        _observer?.Invoke("global", full);
         if (DefaultAllowlist.TryTorchValue(module, name, out var value)) return value;
         if (DefaultAllowlist.Entries.TryGetValue(full, out var entry)) return new PyGlobal(module, name, entry.Kind, entry.Payload);
         if (_weightsOnly)
@@ -71,6 +74,8 @@ internal sealed class TorchUnpickler : IPickleHost
 
     public object? Reduce(object? callable, object?[] args)
     {
+        if (callable is PyObject called && !_weightsOnly)
+            return new PyObject(called.ClassName, args, "call") { Callee = called }; // calling what a call returned: still only recorded
         if (callable is not PyGlobal g)
             throw Malformed($"REDUCE can only call a class or function named by GLOBAL, not {Describe(callable)}");
         switch (g.Kind)
@@ -107,6 +112,14 @@ internal sealed class TorchUnpickler : IPickleHost
             case GlobalKind.RebuildDeviceFromCpu: Arity(g, args, 4, 4); return RebuildDeviceFromCpu(args);
             case GlobalKind.RebuildWrapperSubclass: Arity(g, args, 8, 8); return RebuildWrapperSubclass(args);
             case GlobalKind.RebuildFromTypeV2: Arity(g, args, 4, 4); return RebuildFromType(args);
+            case GlobalKind.Reconstructor:
+                // copyreg._reconstructor(cls, base, state): object.__new__(cls), or base.__new__(cls, state)
+                Arity(g, args, 3, 3);
+                return NewObject(args[0], args[1] is PyGlobal { ClassName: "builtins.object" } || args[2] is null ? [] : [args[2]], null, "REDUCE");
+            case GlobalKind.NewObjHelper:
+                // copyreg.__newobj__(cls, *args) is cls.__new__(cls, *args)
+                if (args.Length == 0) throw Malformed("copyreg.__newobj__ needs a class");
+                return NewObject(args[0], args[1..], null, "REDUCE");
             case GlobalKind.RebuildDeviceFromNumpy:
                 // needs a numpy array, which is never rebuilt: keep the call as an inert record
                 return new PyObject(g.ClassName, args, "call");

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using TorchLoad.Core.Errors;
 
 namespace TorchLoad.Core.Tensors;
 
@@ -12,8 +13,10 @@ internal static class TensorBytes
         var es = dtype.ElementSize;
         var count = ShapeMath.Count(t.Shape);
         if (dtype.ValuesPerByte > 1) return UnpackCodes(t, count);
-        var total = checked(count * es);
-        if (total > Array.MaxLength) throw new InvalidOperationException($"The tensor holds {total} bytes, more than one .NET array can; read it in slices.");
+        if (!ShapeMath.TryBytes(count, es, out var total) || total > Array.MaxLength)
+            throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded,
+                $"The tensor's values take {(total < 0 ? "more than 2^63" : total.ToString(System.Globalization.CultureInfo.InvariantCulture))} bytes, more than one .NET array can hold (an expanded view with stride 0 can be that large over a small storage); read its Storage instead.")
+            { LimitName = "Array.MaxLength" };
         var result = new byte[total];
         if (count == 0) return result;
 

@@ -112,6 +112,14 @@ internal static class ShapeMath
         return n;
     }
 
+    /// <summary>count * elementSize, or false (and -1) when that overflows 64 bits.</summary>
+    public static bool TryBytes(long count, int elementSize, out long bytes)
+    {
+        if (count > long.MaxValue / Math.Max(elementSize, 1)) { bytes = -1; return false; }
+        bytes = count * elementSize;
+        return true;
+    }
+
     public static bool IsContiguous(long[] shape, long[] stride)
     {
         long expected = 1;

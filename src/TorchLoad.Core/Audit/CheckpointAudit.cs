@@ -1,0 +1,157 @@
+using ICSharpCode.SharpZipLib.Checksum;
+using ICSharpCode.SharpZipLib.Zip.Compression.Streams;
+using TorchLoad.Core.Archive;
+using TorchLoad.Core.Errors;
+using TorchLoad.Core.Pickle;
+
+namespace TorchLoad.Core.Audit;
+
+public enum AuditVerdict { Safe, Unsafe, Corrupt, Unsupported }
+
+/// <summary>A global a checkpoint names, with what safe mode thinks of it.</summary>
+/// <param name="Verdict"><c>Allowed</c> (loads in safe mode), <c>Dangerous</c> (known code-execution or I/O gadget) or <c>Unknown</c>.</param>
+public sealed record GlobalFinding(string Name, string Verdict, int Count);
+
+/// <summary>The result of auditing one checkpoint: plain values only, so it survives remoting and jobs.</summary>
+public sealed class AuditResult
+{
+    public required string Path { get; init; }
+    public AuditVerdict Verdict { get; internal set; }
+    public string? Format { get; internal set; }
+    public long? Version { get; internal set; }
+    public string? ByteOrder { get; internal set; }
+    public int? PickleProtocol { get; internal set; }
+    public List<GlobalFinding> Globals { get; } = [];
+    public List<string> Findings { get; } = [];
+    /// <summary>The error id (object-model.md) when the file could not be read structurally.</summary>
+    public string? ErrorId { get; internal set; }
+    public int StorageCount { get; internal set; }
+    public int TensorCount { get; internal set; }
+    public long StorageBytes { get; internal set; }
+    public int RecordCount { get; internal set; }
+    public bool IsSafe => Verdict == AuditVerdict.Safe;
+    public override string ToString() => $"{Verdict} {Path}";
+}
+
+/// <summary>
+/// Test-TorchCheckpoint's engine: reads the pickle in permissive, metadata-only mode (nothing
+/// executed, no tensor bytes loaded), classifies every global it names, checks the structure and,
+/// for zip archives, every record's CRC-32. Like torch's get_unsafe_globals_in_checkpoint plus
+/// picklescan's danger levels plus an integrity check.
+/// </summary>
+public static class CheckpointAudit
+{
+    public static AuditResult Audit(string path, IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default)
+    {
+        var result = new AuditResult { Path = path };
+        var named = new List<string>();
+        var modulePids = new List<string>();
+        var allowed = new HashSet<string>(SafeGlobalRegistry.Snapshot(), StringComparer.Ordinal);
+        foreach (var g in safeGlobals ?? []) allowed.Add(g);
+        var options = new TorchLoadOptions
+        {
+            WeightsOnly = false, MetadataOnly = true, Limits = limits ?? LoadLimits.Default, Cancellation = cancel,
+            Observer = (kind, name) => (kind == "global" ? named : modulePids).Add(name),
+        };
+        TorchLoadException? failure = null;
+        try
+        {
+            var checkpoint = TorchLoader.Load(path, options);
+            result.Format = checkpoint.Format;
+            result.Version = checkpoint.Version;
+            result.ByteOrder = checkpoint.ByteOrder;
+            result.PickleProtocol = checkpoint.PickleProtocol;
+            result.StorageCount = checkpoint.Storages.Count;
+            result.StorageBytes = checkpoint.Storages.Where(s => s.ViewOf is null).Sum(s => s.ByteLength);
+            result.TensorCount = TensorInfo.From(checkpoint.Root, hash: false).Count();
+            result.RecordCount = checkpoint.Records.Count;
+            result.Findings.AddRange(checkpoint.Warnings);
+            if (checkpoint.Format == "zip" && verifyCrc) VerifyCrcs(path, result, options.Limits, cancel);
+        }
+        catch (TorchLoadException e) when (e.Reason != TorchLoadErrorReason.Cancelled)
+        {
+            failure = e;
+            result.ErrorId = e.Reason.ToString();
+            result.Findings.Add($"{e.Reason}: {e.Message}");
+        }
+
+        foreach (var group in named.GroupBy(n => n, StringComparer.Ordinal))
+        {
+            var verdict = IsAllowed(group.Key, allowed) ? "Allowed" : DangerousGlobals.IsDangerous(group.Key) ? "Dangerous" : "Unknown";
+            result.Globals.Add(new GlobalFinding(group.Key, verdict, group.Count()));
+        }
+        foreach (var m in modulePids.Distinct())
+            result.Findings.Add($"Whole nn.Module class {m} is referenced by a legacy 'module' persistent id (safe mode refuses it)");
+
+        var unsafeGlobals = result.Globals.Where(g => g.Verdict != "Allowed").ToList();
+        foreach (var g in unsafeGlobals)
+            result.Findings.Add(g.Verdict == "Dangerous"
+                ? $"Dangerous global {g.Name}: known to execute code or touch files/network when called"
+                : $"Global {g.Name} is not allowed in safe mode (-SafeGlobal '{g.Name}' would allow it)");
+
+        result.Verdict = unsafeGlobals.Count > 0 || modulePids.Count > 0 ? AuditVerdict.Unsafe
+            : failure is null ? (result.Findings.Any(f => f.StartsWith("CRC mismatch", StringComparison.Ordinal)) ? AuditVerdict.Corrupt : AuditVerdict.Safe)
+            : failure.Reason is TorchLoadErrorReason.UnsupportedFormat or TorchLoadErrorReason.UnsupportedCompression
+                or TorchLoadErrorReason.UnsupportedVersion or TorchLoadErrorReason.UnsupportedOpcode or TorchLoadErrorReason.NotACheckpoint
+                ? AuditVerdict.Unsupported
+                : AuditVerdict.Corrupt;
+        return result;
+    }
+
+    private static bool IsAllowed(string name, IReadOnlySet<string> user)
+    {
+        var dot = name.LastIndexOf('.');
+        return DefaultAllowlist.Entries.ContainsKey(name) || user.Contains(name)
+            || dot > 0 && DefaultAllowlist.TryTorchValue(name[..dot], name[(dot + 1)..], out _);
+    }
+
+    /// <summary>Every record's bytes against its directory CRC-32 (stored read directly, deflated inflated with the same bound as a load).</summary>
+    private static void VerifyCrcs(string path, AuditResult result, LoadLimits limits, CancellationToken cancel)
+    {
+        using var file = new FileSource(path);
+        var buffer = new byte[1 << 20];
+        foreach (var r in ZipDirectory.Read(file))
+        {
+            cancel.ThrowIfCancellationRequested();
+            if (r.Size == 0) continue;
+            if (r.Crc32 == 0) { result.Findings.Add($"CRC not recorded for {r.Name} (saved with CRC computation off)"); continue; }
+            var crc = new Crc32();
+            if (r.IsStored)
+            {
+                for (long done = 0; done < r.Size;)
+                {
+                    var n = (int)Math.Min(buffer.Length, r.Size - done);
+                    file.ReadExactly(r.DataOffset + done, buffer.AsSpan(0, n), r.Name);
+                    crc.Update(new ArraySegment<byte>(buffer, 0, n));
+                    done += n;
+                }
+            }
+            else
+            {
+                if (r.Size > limits.MaxInflateRatio * Math.Max(file.Length, 1) || r.CompressedSize > int.MaxValue)
+                {
+                    result.Findings.Add($"CRC not checked for {r.Name}: it would inflate past -MaxInflateRatio");
+                    continue;
+                }
+                using var raw = new MemoryStream(file.ReadBytes(r.DataOffset, (int)r.CompressedSize, r.Name));
+                using var inflate = new InflaterInputStream(raw, new ICSharpCode.SharpZipLib.Zip.Compression.Inflater(true));
+                long total = 0;
+                int n;
+                try
+                {
+                    while ((n = inflate.Read(buffer, 0, buffer.Length)) > 0 && total <= r.Size)
+                    {
+                        crc.Update(new ArraySegment<byte>(buffer, 0, n));
+                        total += n;
+                    }
+                }
+                catch (ICSharpCode.SharpZipLib.SharpZipBaseException e)
+                {
+                    result.Findings.Add($"CRC mismatch for {r.Name}: the deflated data is corrupt ({e.Message})");
+                    continue;
+                }
+            }
+            if ((uint)crc.Value != r.Crc32) result.Findings.Add($"CRC mismatch for {r.Name}: directory says {r.Crc32:x8}, data has {(uint)crc.Value:x8}");
+        }
+    }
+}

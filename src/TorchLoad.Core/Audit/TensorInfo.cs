@@ -1,0 +1,74 @@
+using System.Security.Cryptography;
+using TorchLoad.Core.Tensors;
+
+namespace TorchLoad.Core.Audit;
+
+/// <summary>
+/// One tensor of a checkpoint as an audit row. Every property is a plain value (strings, numbers,
+/// arrays of numbers), so the row survives remoting and jobs unchanged; <see cref="Tensor"/> is the
+/// live object for local use.
+/// </summary>
+public sealed class TensorInfo
+{
+    public required string Name { get; init; }
+    public required string DType { get; init; }
+    public required long[] Shape { get; init; }
+    public long ElementCount { get; init; }
+    public long ByteLength { get; init; }
+    public required string Layout { get; init; }
+    public required string Device { get; init; }
+    public string? StorageKey { get; init; }
+    public bool IsParameter { get; init; }
+    public bool RequiresGrad { get; init; }
+
+    /// <summary>SHA-256 (lower-case hex) of the logical values (<see cref="TorchTensor.ToByteArray"/>); null unless asked for, and for tensors without dense data.</summary>
+    public string? Sha256 { get; init; }
+
+    /// <summary>The file the tensor came from, when known.</summary>
+    public string? Path { get; init; }
+
+    public TorchTensor? Tensor { get; init; }
+
+    public override string ToString() => $"{Name} {DType}[{string.Join(", ", Shape)}]";
+
+    /// <summary>Every tensor reachable from <paramref name="root"/> (nested parts of sparse/quantized tensors excluded), in walk order.</summary>
+    public static IEnumerable<TensorInfo> From(object? root, bool hash, string? path = null)
+    {
+        var seen = new HashSet<TorchTensor>(ReferenceEqualityComparer.Instance);
+        var parts = new HashSet<TorchTensor>(ReferenceEqualityComparer.Instance);
+        foreach (var found in TensorWalker.Walk(root))
+        {
+            if (found.Tensor is not { } t || parts.Contains(t) || !seen.Add(t)) continue;
+            foreach (var p in Archive.LoadSession.TensorParts(t).Skip(1)) parts.Add(p);
+            yield return Describe(found.Path, t, hash, path);
+        }
+    }
+
+    public static TensorInfo Describe(string name, TorchTensor t, bool hash, string? path = null) => new()
+    {
+        Name = name,
+        DType = t.DType.Name,
+        Shape = (long[])t.Shape.Clone(),
+        ElementCount = t.ElementCount,
+        ByteLength = ShapeMath.TryBytes(t.Layout == TorchLayout.Strided ? t.ElementCount : t.Values?.ElementCount ?? 0, t.DType.ElementSize, out var bytes) ? bytes : long.MaxValue,
+        Layout = t.Layout.Name,
+        Device = t.Device,
+        StorageKey = t.Storage?.Key,
+        IsParameter = t.IsParameter,
+        RequiresGrad = t.RequiresGrad,
+        Sha256 = hash ? Digest(t) : null,
+        Path = path,
+        Tensor = t,
+    };
+
+    /// <summary>The manifests' definition: SHA-256 of the logical values; sparse tensors hash their parts in order; meta tensors have none.</summary>
+    public static string? Digest(TorchTensor t)
+    {
+        if (t.Layout == TorchLayout.Strided && !t.IsNested)
+            return t.Storage is null ? null : Convert.ToHexString(SHA256.HashData(t.ToByteArray())).ToLowerInvariant(); // too large: LimitExceeded
+        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var part in Archive.LoadSession.TensorParts(t).Skip(1))
+            if (part.Storage is not null) h.AppendData(part.ToByteArray());
+        return Convert.ToHexString(h.GetHashAndReset()).ToLowerInvariant();
+    }
+}

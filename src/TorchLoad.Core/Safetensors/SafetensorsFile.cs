@@ -1,0 +1,173 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using TorchLoad.Core.Errors;
+using TorchLoad.Core.Tensors;
+
+namespace TorchLoad.Core.Safetensors;
+
+/// <summary>One tensor of a .safetensors file as read back.</summary>
+public sealed record SafetensorsTensor(string Name, string DType, long[] Shape, byte[] Data);
+
+/// <summary>
+/// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length, a
+/// JSON header (<c>name: {dtype, shape, data_offsets}</c> plus optional string-to-string
+/// <c>__metadata__</c>, padded with spaces to 8 bytes), then the tensors' bytes, contiguous,
+/// without gaps or overlaps. Shared tensors are de-duplicated the way safetensors' save_model does.
+/// </summary>
+public static class SafetensorsFile
+{
+    private static readonly Dictionary<string, string> Codes = new(StringComparer.Ordinal)
+    {
+        ["bool"] = "BOOL", ["uint8"] = "U8", ["int8"] = "I8", ["int16"] = "I16", ["uint16"] = "U16", ["float16"] = "F16",
+        ["bfloat16"] = "BF16", ["int32"] = "I32", ["uint32"] = "U32", ["float32"] = "F32", ["float64"] = "F64",
+        ["int64"] = "I64", ["uint64"] = "U64", ["float8_e5m2"] = "F8_E5M2", ["float8_e4m3fn"] = "F8_E4M3",
+        ["float8_e8m0fnu"] = "F8_E8M0", ["complex64"] = "C64",
+    };
+
+    /// <summary>The safetensors dtype code of a torch dtype, or null when the format cannot hold it.</summary>
+    public static string? Code(TorchDType dtype) => Codes.GetValueOrDefault(dtype.Name);
+
+    public sealed record ExportResult(IReadOnlyList<string> Written, IReadOnlyList<string> DroppedShared, long Bytes);
+
+    /// <summary>Writes <paramref name="tensors"/> (name, tensor) to <paramref name="path"/>; refuses to replace a file unless <paramref name="overwrite"/>.</summary>
+    public static ExportResult Write(string path, IEnumerable<(string Name, TorchTensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata, bool overwrite)
+    {
+        var list = tensors.ToList();
+        var bad = list.Where(t => t.Tensor.Layout != TorchLayout.Strided || t.Tensor.IsNested || t.Tensor.Storage is null || Code(t.Tensor.DType) is null)
+            .Select(t => $"{t.Name} ({t.Tensor.DType}{(t.Tensor.Layout != TorchLayout.Strided ? ", " + t.Tensor.Layout : "")}{(t.Tensor.Storage is null ? ", no data" : "")})").ToList();
+        if (bad.Count > 0)
+            throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, $"safetensors cannot hold these tensors: {string.Join(", ", bad.Take(10))}{(bad.Count > 10 ? ", ..." : "")}");
+        var dupNames = list.GroupBy(t => t.Name).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
+        if (dupNames.Count > 0) throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, $"Two tensors are named {dupNames[0]}");
+
+        var (keep, dropped) = RemoveSharedDuplicates(list);
+        // safetensors' order: larger dtype alignment first, then name
+        keep.Sort((a, b) =>
+        {
+            var c = b.Tensor.DType.ElementSize.CompareTo(a.Tensor.DType.ElementSize);
+            return c != 0 ? c : string.CompareOrdinal(a.Name, b.Name);
+        });
+
+        using var ms = new MemoryStream();
+        using (var json = new Utf8JsonWriter(ms))
+        {
+            json.WriteStartObject();
+            if (metadata is { Count: > 0 })
+            {
+                json.WriteStartObject("__metadata__");
+                foreach (var kv in metadata.OrderBy(k => k.Key, StringComparer.Ordinal)) json.WriteString(kv.Key, kv.Value);
+                json.WriteEndObject();
+            }
+            long offset = 0;
+            foreach (var (name, t) in keep)
+            {
+                var n = Bytes(t);
+                json.WriteStartObject(name);
+                json.WriteString("dtype", Code(t.DType));
+                json.WriteStartArray("shape");
+                foreach (var d in t.Shape) json.WriteNumberValue(d);
+                json.WriteEndArray();
+                json.WriteStartArray("data_offsets");
+                json.WriteNumberValue(offset);
+                json.WriteNumberValue(offset + n);
+                json.WriteEndArray();
+                json.WriteEndObject();
+                offset += n;
+            }
+            json.WriteEndObject();
+        }
+        var header = ms.ToArray();
+        var padded = (header.Length + 7) / 8 * 8;
+
+        var mode = overwrite ? FileMode.Create : FileMode.CreateNew;
+        long total;
+        try
+        {
+            using var file = new FileStream(path, mode, FileAccess.Write, FileShare.None, 1 << 20);
+            Span<byte> len = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)padded);
+            file.Write(len);
+            file.Write(header);
+            for (var i = header.Length; i < padded; i++) file.WriteByte((byte)' ');
+            foreach (var (_, t) in keep) file.Write(t.ToByteArray());
+            total = file.Length;
+        }
+        catch (IOException e) when (!overwrite && File.Exists(path))
+        {
+            throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, $"'{path}' exists; use -Force to replace it.", inner: e);
+        }
+        return new ExportResult(keep.Select(k => k.Name).ToList(), dropped, total);
+    }
+
+    /// <summary>
+    /// safetensors' _remove_duplicate_names: tensors sharing a storage keep one name, the first (by
+    /// name) of those that cover their whole storage; none covering it is an error, as there.
+    /// </summary>
+    private static (List<(string Name, TorchTensor Tensor)> Keep, List<string> Dropped) RemoveSharedDuplicates(List<(string Name, TorchTensor Tensor)> list)
+    {
+        var keep = new List<(string, TorchTensor)>();
+        var dropped = new List<string>();
+        foreach (var group in list.GroupBy(t => t.Tensor.Storage!.ViewOf ?? t.Tensor.Storage!, ReferenceEqualityComparer.Instance))
+        {
+            var members = group.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+            if (members.Count == 1) { keep.Add(members[0]); continue; }
+            var complete = members.Where(t => IsComplete(t.Tensor)).ToList();
+            if (complete.Count == 0)
+                throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument,
+                    $"Tensors {string.Join(", ", members.Select(m => m.Name))} share a storage but none covers it whole, so there is no name to keep (safetensors refuses this too); export them separately.");
+            keep.Add(complete[0]);
+            dropped.AddRange(members.Where(m => m.Name != complete[0].Name).Select(m => m.Name));
+        }
+        return (keep, dropped);
+    }
+
+    private static bool IsComplete(TorchTensor t) =>
+        t.StorageOffset == 0 && t.Storage!.ViewOf is null && Bytes(t) == t.Storage.ByteLength;
+
+    private static long Bytes(TorchTensor t) =>
+        ShapeMath.TryBytes(t.ElementCount, t.DType.ElementSize, out var n) && n <= Array.MaxLength ? n
+            : throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"Tensor of {t.ElementCount} elements is too large to export") { LimitName = "Array.MaxLength" };
+
+    /// <summary>Reads a .safetensors file back, checking the header rules (size, JSON, offsets contiguous and in bounds).</summary>
+    public static (IReadOnlyList<SafetensorsTensor> Tensors, IReadOnlyDictionary<string, string> Metadata) Read(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        if (bytes.Length < 8) throw Bad("the file is shorter than its 8-byte header length");
+        var n = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        if (n > 100_000_000 || (long)n > bytes.Length - 8) throw Bad($"header length {n} is out of range");
+        var headerBytes = bytes.AsSpan(8, (int)n);
+        if (headerBytes.Length == 0 || headerBytes[0] != (byte)'{') throw Bad("the header does not start with '{'");
+        using var doc = JsonDocument.Parse(Encoding.UTF8.GetString(headerBytes).TrimEnd(' '));
+        var data = bytes.AsMemory(8 + (int)n);
+        var tensors = new List<SafetensorsTensor>();
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var spans = new List<(long Begin, long End)>();
+        foreach (var p in doc.RootElement.EnumerateObject())
+        {
+            if (p.Name == "__metadata__")
+            {
+                foreach (var m in p.Value.EnumerateObject()) metadata[m.Name] = m.Value.GetString() ?? throw Bad("metadata values must be strings");
+                continue;
+            }
+            var offsets = p.Value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > data.Length) throw Bad($"{p.Name}: bad data_offsets");
+            var shape = p.Value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            var dtype = p.Value.GetProperty("dtype").GetString()!;
+            var size = Codes.FirstOrDefault(c => c.Value == dtype).Key is { } torchName ? TorchDType.FromName(torchName).ElementSize : throw Bad($"{p.Name}: unknown dtype {dtype}");
+            if (shape.Aggregate(1L, (a, d) => checked(a * d)) * size != offsets[1] - offsets[0]) throw Bad($"{p.Name}: shape and data_offsets disagree");
+            spans.Add((offsets[0], offsets[1]));
+            tensors.Add(new SafetensorsTensor(p.Name, dtype, shape, data.Slice((int)offsets[0], (int)(offsets[1] - offsets[0])).ToArray()));
+        }
+        long expect = 0;
+        foreach (var (b, e) in spans.OrderBy(s => s.Begin))
+        {
+            if (b != expect) throw Bad("tensor data has gaps or overlaps");
+            expect = e;
+        }
+        if (expect != data.Length) throw Bad("tensor data does not cover the byte buffer exactly");
+        return (tensors, metadata);
+    }
+
+    private static TorchLoadException Bad(string message) => new(TorchLoadErrorReason.InvalidArchive, $"Invalid safetensors file: {message}");
+}
