@@ -26,6 +26,10 @@
         'Get-TorchSafeGlobal'
         'Clear-TorchSafeGlobal'
         'Get-TorchDevice'
+        'Get-TorchTensor'
+        'Test-TorchCheckpoint'
+        'Compare-TorchCheckpoint'
+        'Export-TorchSafetensors'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -43,6 +43,7 @@ public static class CheckpointAudit
 {
     public static AuditResult Audit(string path, IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default)
     {
+        if (ShardedCheckpoint.IsIndex(path)) return AuditShards(path, safeGlobals, verifyCrc, limits, cancel);
         var result = new AuditResult { Path = path };
         var named = new List<string>();
         var modulePids = new List<string>();
@@ -95,6 +96,35 @@ public static class CheckpointAudit
                 or TorchLoadErrorReason.UnsupportedVersion or TorchLoadErrorReason.UnsupportedOpcode or TorchLoadErrorReason.NotACheckpoint
                 ? AuditVerdict.Unsupported
                 : AuditVerdict.Corrupt;
+        return result;
+    }
+
+    /// <summary>A sharded checkpoint: every shard audited, one result; the worst verdict wins (Unsafe, Corrupt, Unsupported, Safe).</summary>
+    private static AuditResult AuditShards(string indexPath, IReadOnlyCollection<string>? safeGlobals, bool verifyCrc, LoadLimits? limits, CancellationToken cancel)
+    {
+        var result = new AuditResult { Path = indexPath, Format = "sharded" };
+        IReadOnlyList<string> shards;
+        try { shards = ShardedCheckpoint.ShardPaths(indexPath); }
+        catch (TorchLoadException e)
+        {
+            result.ErrorId = e.Reason.ToString();
+            result.Findings.Add($"{e.Reason}: {e.Message}");
+            result.Verdict = AuditVerdict.Corrupt;
+            return result;
+        }
+        var parts = shards.Select(s => Audit(s, safeGlobals, verifyCrc, limits, cancel)).ToList();
+        foreach (var g in parts.SelectMany(p => p.Globals).GroupBy(g => (g.Name, g.Verdict)))
+            result.Globals.Add(new GlobalFinding(g.Key.Name, g.Key.Verdict, g.Sum(x => x.Count)));
+        foreach (var p in parts) result.Findings.AddRange(p.Findings.Select(f => $"{System.IO.Path.GetFileName(p.Path)}: {f}"));
+        result.StorageCount = parts.Sum(p => p.StorageCount);
+        result.StorageBytes = parts.Sum(p => p.StorageBytes);
+        result.TensorCount = parts.Sum(p => p.TensorCount);
+        result.RecordCount = parts.Count;
+        result.ErrorId = parts.Select(p => p.ErrorId).FirstOrDefault(e => e is not null);
+        result.Verdict = parts.Any(p => p.Verdict == AuditVerdict.Unsafe) ? AuditVerdict.Unsafe
+            : parts.Any(p => p.Verdict == AuditVerdict.Corrupt) ? AuditVerdict.Corrupt
+            : parts.Any(p => p.Verdict == AuditVerdict.Unsupported) ? AuditVerdict.Unsupported
+            : AuditVerdict.Safe;
         return result;
     }
 

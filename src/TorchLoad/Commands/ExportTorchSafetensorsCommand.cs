@@ -1,0 +1,66 @@
+using System.Collections;
+using System.Management.Automation;
+using TorchLoad.Core;
+using TorchLoad.Core.Audit;
+using TorchLoad.Core.Safetensors;
+
+namespace TorchLoad.Commands;
+
+/// <summary>Writes a checkpoint's tensors to a .safetensors file (shared tensors de-duplicated as safetensors does).</summary>
+[Cmdlet(VerbsData.Export, "TorchSafetensors", SupportsShouldProcess = true, DefaultParameterSetName = "InputObject")]
+[OutputType(typeof(FileInfo))]
+public sealed class ExportTorchSafetensorsCommand : TorchCmdletBase
+{
+    /// <summary>A loaded checkpoint (or any object holding tensors).</summary>
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "InputObject")]
+    public object? InputObject { get; set; }
+
+    /// <summary>A checkpoint file to convert.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath")]
+    [Alias("PSPath", "LP")]
+    public string? LiteralPath { get; set; }
+
+    /// <summary>The .safetensors file to write.</summary>
+    [Parameter(Mandatory = true, Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string Destination { get; set; } = "";
+
+    /// <summary>String metadata stored in the header's __metadata__ (format=pt is always added).</summary>
+    [Parameter]
+    public Hashtable? Metadata { get; set; }
+
+    /// <summary>Replaces an existing file.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    [Parameter(ParameterSetName = "LiteralPath")]
+    public bool WeightsOnly { get; set; } = true;
+
+    protected override void ProcessRecord()
+    {
+        var target = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Destination);
+        Try(target, () =>
+        {
+            object? root;
+            if (ParameterSetName == "LiteralPath")
+            {
+                var source = SessionState.Path.GetUnresolvedProviderPathFromPSPath(LiteralPath!);
+                root = TorchLoader.Load(source, new TorchLoadOptions { WeightsOnly = WeightsOnly, MapLocation = Core.Devices.MapLocation.ToDevice("cpu"), Cancellation = Cancellation }).Root;
+            }
+            else root = InputObject is PSObject p ? p.BaseObject : InputObject;
+            var tensors = TensorInfo.From(root, hash: false).Select(t => (t.Name, t.Tensor!)).ToList();
+            if (File.Exists(target) && !Force)
+            {
+                WriteError(new ErrorRecord(new IOException($"'{target}' exists; use -Force to replace it."), "DestinationExists", ErrorCategory.ResourceExists, target));
+                return;
+            }
+            if (!ShouldProcess(target, $"Write {tensors.Count} tensors as safetensors")) return;
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { ["format"] = "pt" };
+            foreach (DictionaryEntry e in Metadata ?? new Hashtable()) metadata[e.Key.ToString()!] = e.Value?.ToString() ?? "";
+            var result = SafetensorsFile.Write(target, tensors, metadata, overwrite: Force);
+            if (result.DroppedShared.Count > 0)
+                WriteWarning($"Shared tensors written once (safetensors stores no aliases): dropped {string.Join(", ", result.DroppedShared)}");
+            WriteObject(new FileInfo(target));
+        });
+    }
+}

@@ -1,0 +1,94 @@
+using System.Management.Automation;
+using TorchLoad.Core;
+using TorchLoad.Core.Audit;
+
+namespace TorchLoad.Commands;
+
+/// <summary>A checkpoint (file or loaded object) flattened into one row per tensor, named by its dotted path.</summary>
+[Cmdlet(VerbsCommon.Get, "TorchTensor", DefaultParameterSetName = PathSet)]
+[OutputType(typeof(TensorInfo))]
+public sealed class GetTorchTensorCommand : TorchCmdletBase
+{
+    private const string InputSet = "InputObject";
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[]? Path { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("PSPath", "LP")]
+    [ValidateNotNullOrEmpty]
+    public string[]? LiteralPath { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = InputSet, ValueFromPipeline = true)]
+    [AllowNull]
+    public object? InputObject { get; set; }
+
+    /// <summary>Only tensors whose name matches (wildcards).</summary>
+    [Parameter]
+    [SupportsWildcards]
+    public string[]? Name { get; set; }
+
+    /// <summary>Adds the SHA-256 of each tensor's values (reads tensor data).</summary>
+    [Parameter]
+    public SwitchParameter Hash { get; set; }
+
+    [Parameter(ParameterSetName = PathSet)]
+    [Parameter(ParameterSetName = LiteralPathSet)]
+    public bool WeightsOnly { get; set; } = true;
+
+    [Parameter(ParameterSetName = PathSet)]
+    [Parameter(ParameterSetName = LiteralPathSet)]
+    [ArgumentCompleter(typeof(SafeGlobalCompleter))]
+    public string[]? SafeGlobal { get; set; }
+
+    [Parameter(ParameterSetName = PathSet)]
+    [Parameter(ParameterSetName = LiteralPathSet)]
+    [ArgumentCompleter(typeof(DeviceCompleter))]
+    public object? MapLocation { get; set; }
+
+    private WildcardPattern[] _patterns = [];
+
+    protected override void BeginProcessing() =>
+        _patterns = (Name ?? []).Select(n => new WildcardPattern(n, WildcardOptions.IgnoreCase)).ToArray();
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == InputSet)
+        {
+            var input = InputObject is PSObject p ? p.BaseObject : InputObject;
+            if (input is FileSystemInfo or string) { FromFiles(input is FileSystemInfo fi ? [fi.FullName] : [(string)input], input is FileSystemInfo); return; }
+            Try(input, () => Write(TensorInfo.From(input, Hash)));
+            return;
+        }
+        FromFiles(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet);
+    }
+
+    private void FromFiles(string[]? paths, bool literal)
+    {
+        Core.Devices.MapLocation? map = null;
+        try { map = MapLocationConverter.Convert(MapLocation); }
+        catch (ArgumentException e) { ThrowTerminatingError(new ErrorRecord(e, "InvalidMapLocation", ErrorCategory.InvalidArgument, MapLocation)); }
+        foreach (var file in ResolvePaths(paths, literal))
+        {
+            Try(file, () =>
+            {
+                // Without -Hash only the pickle is read: no tensor bytes, so a 100 GB file lists in milliseconds.
+                var checkpoint = TorchLoader.Load(file, new TorchLoadOptions
+                {
+                    WeightsOnly = WeightsOnly, SafeGlobals = SafeGlobal ?? [], MetadataOnly = !Hash,
+                    MapLocation = map ?? (Hash ? Core.Devices.MapLocation.ToDevice("cpu") : null), Cancellation = Cancellation,
+                });
+                Write(TensorInfo.From(checkpoint.Root, Hash, file));
+            });
+        }
+    }
+
+    private void Write(IEnumerable<TensorInfo> rows)
+    {
+        foreach (var row in rows)
+            if (_patterns.Length == 0 || _patterns.Any(p => p.IsMatch(row.Name))) WriteObject(row);
+    }
+}

@@ -1,0 +1,47 @@
+using System.Management.Automation;
+using TorchLoad.Core.Audit;
+
+namespace TorchLoad.Commands;
+
+/// <summary>Audits checkpoints without loading tensor data or executing anything: format, globals with verdicts, integrity.</summary>
+[Cmdlet(VerbsDiagnostic.Test, "TorchCheckpoint", DefaultParameterSetName = PathSet)]
+[OutputType(typeof(AuditResult), typeof(bool))]
+public sealed class TestTorchCheckpointCommand : TorchCmdletBase
+{
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[]? Path { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("PSPath", "LP")]
+    [ValidateNotNullOrEmpty]
+    public string[]? LiteralPath { get; set; }
+
+    /// <summary>Globals to treat as allowed (besides the defaults and Add-TorchSafeGlobal's).</summary>
+    [Parameter]
+    [ArgumentCompleter(typeof(SafeGlobalCompleter))]
+    public string[]? SafeGlobal { get; set; }
+
+    /// <summary>Skips the CRC-32 check of every zip record (which reads all bytes of the file).</summary>
+    [Parameter]
+    public SwitchParameter SkipCrc { get; set; }
+
+    /// <summary>Returns only $true (Safe) or $false per file.</summary>
+    [Parameter]
+    public SwitchParameter Quiet { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        foreach (var file in ResolvePaths(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
+        {
+            Try(file, () =>
+            {
+                var result = CheckpointAudit.Audit(file, SafeGlobal ?? [], verifyCrc: !SkipCrc, cancel: Cancellation);
+                if (Quiet) WriteObject(result.IsSafe);
+                else WriteObject(result);
+            });
+        }
+    }
+}
