@@ -7,7 +7,8 @@ BeforeDiscovery {
     Import-Module "$repo/module/TorchLoad.psd1" -Force
     $expectedCmdlets = 'Import-TorchCheckpoint', 'Get-TorchStorage', 'Move-TorchStorage', 'Add-TorchSafeGlobal',
         'Get-TorchSafeGlobal', 'Clear-TorchSafeGlobal', 'Get-TorchDevice', 'Register-TorchLocationHandler',
-        'Get-TorchLocationHandler', 'Reset-TorchLocationHandler'
+        'Get-TorchLocationHandler', 'Reset-TorchLocationHandler', 'Get-TorchTensor', 'Test-TorchCheckpoint',
+        'Compare-TorchCheckpoint', 'Export-TorchSafetensors'
     $common = @([System.Management.Automation.Cmdlet]::CommonParameters) + 'UseTransaction'
     $commands = @(Get-Command -Module TorchLoad -CommandType Cmdlet)
     $cmdletCases = @($commands | ForEach-Object { @{ Name = $_.Name } })
@@ -26,7 +27,8 @@ BeforeAll {
     Import-Module $manifestPath -Force
     $expectedCmdlets = 'Import-TorchCheckpoint', 'Get-TorchStorage', 'Move-TorchStorage', 'Add-TorchSafeGlobal',
         'Get-TorchSafeGlobal', 'Clear-TorchSafeGlobal', 'Get-TorchDevice', 'Register-TorchLocationHandler',
-        'Get-TorchLocationHandler', 'Reset-TorchLocationHandler'
+        'Get-TorchLocationHandler', 'Reset-TorchLocationHandler', 'Get-TorchTensor', 'Test-TorchCheckpoint',
+        'Compare-TorchCheckpoint', 'Export-TorchSafetensors'
 }
 
 Describe 'TorchLoad manifest' {
