@@ -25,6 +25,8 @@ internal static class ZipDirectory
     private const int EocdSize = 22, CentralSize = 46, LocalSize = 30;
     private static readonly UTF8Encoding StrictUtf8 = new(false, true);
 
+    // Loads are usually one-shot: compile the hot loop optimized at once instead of tier-0 first.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static IReadOnlyList<ZipRecord> Read(FileSource file)
     {
         var (cdOffset, cdSize, count) = FindCentralDirectory(file);
@@ -137,6 +139,7 @@ internal static class ZipDirectory
         }
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static long ReadLocalHeader(FileSource file, ZipRecord r)
     {
         // Header and name in one (cached) read: checkpoints with 20,000 records must not cost 40,000 system calls.

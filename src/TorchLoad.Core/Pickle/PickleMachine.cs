@@ -51,6 +51,8 @@ internal sealed class PickleMachine
 
     /// <summary>Runs one pickle from the start of <paramref name="data"/> to its STOP.</summary>
     /// <param name="consumed">bytes read, STOP included (the next pickle of a legacy stream starts there).</param>
+    // Loads are usually one-shot: compile the hot loop optimized at once instead of tier-0 first.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public object? Run(ReadOnlySpan<byte> data, out int consumed)
     {
         _sp = 0;

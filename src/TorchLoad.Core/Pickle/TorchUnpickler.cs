@@ -44,6 +44,8 @@ internal sealed class TorchUnpickler : IPickleHost
 
     // ------------------------------------------------------------------ globals
 
+    // Loads are usually one-shot: compile the hot loop optimized at once instead of tier-0 first.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public object ResolveGlobal(string rawModule, string rawName)
     {
         var (module, name) = GlobalName.Map(rawModule, rawName);
@@ -72,6 +74,7 @@ internal sealed class TorchUnpickler : IPickleHost
 
     // ------------------------------------------------------------------ calls
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public object? Reduce(object? callable, object?[] args)
     {
         if (callable is PyObject called && !_weightsOnly)
@@ -217,6 +220,7 @@ internal sealed class TorchUnpickler : IPickleHost
         storage is TorchStorage s ? s.DType : throw Malformed($"a tensor rebuild needs a storage, got {Describe(storage)}");
 
     /// <summary>_rebuild_tensor / _v2 / _v3: (storage, offset, size, stride, [requires_grad, hooks, [dtype]], [metadata]).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private TorchTensor RebuildDense(object?[] args, TorchDType dtype, int _, object? metadata)
     {
         var storage = args[0] as TorchStorage ?? throw Malformed($"a tensor rebuild needs a storage, got {Describe(args[0])}");
@@ -229,6 +233,7 @@ internal sealed class TorchUnpickler : IPickleHost
         return tensor;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private TorchTensor MakeView(TorchDType dtype, long[] shape, long[] stride, long offset, TorchStorage storage)
     {
         if (shape.Length > _limits.MaxTensorRank)

@@ -6,6 +6,8 @@ namespace TorchLoad.Core.Tensors;
 /// <summary>Gathers a strided view into contiguous row-major bytes and applies conj/neg.</summary>
 internal static class TensorBytes
 {
+    // Loads are usually one-shot: compile the hot loop optimized at once instead of tier-0 first.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static unsafe byte[] Gather(TorchTensor t)
     {
         var storage = t.Storage!;
