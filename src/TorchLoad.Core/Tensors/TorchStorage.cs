@@ -6,7 +6,7 @@ namespace TorchLoad.Core.Tensors;
 /// One storage of a checkpoint: the bytes one record (<c>data/&lt;key&gt;</c>) or legacy blob holds.
 /// Every tensor that the file says views this key shares this one object.
 /// </summary>
-public sealed class TorchStorage
+public sealed class TorchStorage : IDisposable
 {
     internal TorchStorage(string key, TorchDType dtype, long elementCount, string location)
     {
@@ -77,6 +77,12 @@ public sealed class TorchStorage
         : throw new InvalidOperationException(Buffer is null
             ? $"Storage {Key} was listed without its data (metadata only); load the checkpoint with Import-TorchCheckpoint to read it."
             : $"Storage {Key} was disposed.");
+
+    /// <summary>Frees the bytes now (host, mapping or device memory) instead of at collection; the storage is then unusable.</summary>
+    public void Dispose()
+    {
+        if (ViewOf is null) Buffer?.Dispose();
+    }
 
     public override string ToString() => $"{DType}[{ElementCount}] key={Key} location={Location} device={Device}";
 }
