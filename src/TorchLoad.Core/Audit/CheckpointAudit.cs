@@ -48,7 +48,7 @@ public static class CheckpointAudit
         var named = new List<string>();
         var modulePids = new List<string>();
         var allowed = new HashSet<string>(SafeGlobalRegistry.Snapshot(), StringComparer.Ordinal);
-        foreach (var g in safeGlobals ?? []) allowed.Add(g);
+        foreach (var g in safeGlobals ?? []) allowed.Add(SafeGlobalRegistry.Validate(g)); // os/sys/posix/nt: refused, as for a load
         var options = new TorchLoadOptions
         {
             WeightsOnly = false, MetadataOnly = true, Limits = limits ?? LoadLimits.Default, Cancellation = cancel,
@@ -121,8 +121,20 @@ public static class CheckpointAudit
         result.TensorCount = parts.Sum(p => p.TensorCount);
         result.RecordCount = parts.Count;
         result.ErrorId = parts.Select(p => p.ErrorId).FirstOrDefault(e => e is not null);
+        // the index must agree with the shards (every tensor where it says, no tensor twice): a metadata-only merge checks it
+        var consistent = true;
+        if (parts.All(p => p.ErrorId is null))
+        {
+            try { TorchLoader.Load(indexPath, new TorchLoadOptions { WeightsOnly = false, MetadataOnly = true, Limits = limits ?? LoadLimits.Default, Cancellation = cancel }); }
+            catch (TorchLoadException e) when (e.Reason != TorchLoadErrorReason.Cancelled)
+            {
+                consistent = false;
+                result.ErrorId = e.Reason.ToString();
+                result.Findings.Add($"{e.Reason}: {e.Message}");
+            }
+        }
         result.Verdict = parts.Any(p => p.Verdict == AuditVerdict.Unsafe) ? AuditVerdict.Unsafe
-            : parts.Any(p => p.Verdict == AuditVerdict.Corrupt) ? AuditVerdict.Corrupt
+            : !consistent || parts.Any(p => p.Verdict == AuditVerdict.Corrupt) ? AuditVerdict.Corrupt
             : parts.Any(p => p.Verdict == AuditVerdict.Unsupported) ? AuditVerdict.Unsupported
             : AuditVerdict.Safe;
         return result;
@@ -131,6 +143,7 @@ public static class CheckpointAudit
     private static bool IsAllowed(string name, IReadOnlySet<string> user)
     {
         var dot = name.LastIndexOf('.');
+        if (dot > 0 && GlobalName.IsBlockedModule(name[..dot])) return false;
         return DefaultAllowlist.Entries.ContainsKey(name) || user.Contains(name)
             || dot > 0 && DefaultAllowlist.TryTorchValue(name[..dot], name[(dot + 1)..], out _);
     }

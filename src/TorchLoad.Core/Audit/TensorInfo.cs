@@ -31,16 +31,30 @@ public sealed class TensorInfo
 
     public override string ToString() => $"{Name} {DType}[{string.Join(", ", Shape)}]";
 
+    private TensorInfo WithSha256(string? sha) => new()
+    {
+        Name = Name, DType = DType, Shape = Shape, ElementCount = ElementCount, ByteLength = ByteLength, Layout = Layout,
+        Device = Device, StorageKey = StorageKey, IsParameter = IsParameter, RequiresGrad = RequiresGrad, Sha256 = sha, Path = Path, Tensor = Tensor,
+    };
+
     /// <summary>Every tensor reachable from <paramref name="root"/> (nested parts of sparse/quantized tensors excluded), in walk order.</summary>
     public static IEnumerable<TensorInfo> From(object? root, bool hash, string? path = null)
     {
-        var seen = new HashSet<TorchTensor>(ReferenceEqualityComparer.Instance);
+        // every name of every tensor (a tied weight is listed under each name); parts of sparse and
+        // quantized tensors are not rows of their own; a digest is computed once per tensor
         var parts = new HashSet<TorchTensor>(ReferenceEqualityComparer.Instance);
+        var digests = new Dictionary<TorchTensor, string?>(ReferenceEqualityComparer.Instance);
         foreach (var found in TensorWalker.Walk(root))
         {
-            if (found.Tensor is not { } t || parts.Contains(t) || !seen.Add(t)) continue;
+            if (found.Tensor is not { } t || parts.Contains(t)) continue;
             foreach (var p in Archive.LoadSession.TensorParts(t).Skip(1)) parts.Add(p);
-            yield return Describe(found.Path, t, hash, path);
+            var info = Describe(found.Path, t, hash: false, path);
+            if (hash)
+            {
+                if (!digests.TryGetValue(t, out var d)) digests[t] = d = Digest(t);
+                info = info.WithSha256(d);
+            }
+            yield return info;
         }
     }
 

@@ -21,16 +21,22 @@ public static class TensorWalker
         {
             var (path, value) = stack.Pop();
             if (value is null or string or byte[] or long or double or bool || value.GetType().IsPrimitive) continue;
+            // Tensors and storages are reported under every name that holds them (tied weights have
+            // two names); containers are entered once, so shared sub-objects and cycles stay linear.
+            if (value is TorchTensor t)
+            {
+                yield return new Found(path, t, t.Storage);
+                if (seen.Add(t)) PushChildren(stack, path, Parts(t));
+                continue;
+            }
+            if (value is TorchStorage storage)
+            {
+                yield return new Found(path, null, storage);
+                continue;
+            }
             if (!seen.Add(value)) continue;
             switch (value)
             {
-                case TorchTensor t:
-                    yield return new Found(path, t, t.Storage);
-                    PushChildren(stack, path, Parts(t));
-                    break;
-                case TorchStorage s:
-                    yield return new Found(path, null, s);
-                    break;
                 case PyDict d:
                     var items = ((IEnumerable<KeyValuePair<object?, object?>>)d).ToList();
                     for (var i = items.Count - 1; i >= 0; i--) stack.Push((Join(path, KeyText(items[i].Key)), items[i].Value));
@@ -42,6 +48,11 @@ public static class TensorWalker
                     if (o.ListItems is not null) children.Add((path, o.ListItems));
                     if (o.Args.Length > 0) children.Add((path, o.Args));
                     for (var i = children.Count - 1; i >= 0; i--) stack.Push(children[i]);
+                    break;
+                case IDictionary map: // hashtables and [ordered] dictionaries users build
+                    var entries = new List<(string, object?)>();
+                    foreach (DictionaryEntry e in map) entries.Add((Join(path, KeyText(e.Key)), e.Value));
+                    for (var i = entries.Count - 1; i >= 0; i--) stack.Push(entries[i]);
                     break;
                 case IList list:
                     for (var i = list.Count - 1; i >= 0; i--) stack.Push((Join(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), list[i]));
@@ -56,7 +67,7 @@ public static class TensorWalker
         }
     }
 
-    /// <summary>Each storage reachable from <paramref name="root"/> once, with the paths of the tensors viewing it.</summary>
+    /// <summary>Each storage reachable from <paramref name="root"/> once, with the paths (every name) of the tensors viewing it.</summary>
     public static IReadOnlyList<(TorchStorage Storage, List<string> TensorPaths)> Storages(object? root)
     {
         var order = new List<(TorchStorage, List<string>)>();

@@ -33,7 +33,8 @@ public sealed class ExportTorchSafetensorsCommand : TorchCmdletBase
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    [Parameter(ParameterSetName = "LiteralPath")]
+    /// <summary>Safe mode for the checkpoint read from -LiteralPath or a piped file.</summary>
+    [Parameter]
     public bool WeightsOnly { get; set; } = true;
 
     protected override void ProcessRecord()
@@ -47,8 +48,22 @@ public sealed class ExportTorchSafetensorsCommand : TorchCmdletBase
                 var source = SessionState.Path.GetUnresolvedProviderPathFromPSPath(LiteralPath!);
                 root = TorchLoader.Load(source, new TorchLoadOptions { WeightsOnly = WeightsOnly, MapLocation = Core.Devices.MapLocation.ToDevice("cpu"), Cancellation = Cancellation }).Root;
             }
-            else root = InputObject is PSObject p ? p.BaseObject : InputObject;
+            else
+            {
+                root = InputObject is PSObject p ? p.BaseObject : InputObject;
+                // Get-Item x.pt | Export-TorchSafetensors: a piped file (or path) is a checkpoint to convert
+                if (root is FileSystemInfo or string)
+                {
+                    var source = root is FileSystemInfo fi ? fi.FullName : SessionState.Path.GetUnresolvedProviderPathFromPSPath((string)root);
+                    root = TorchLoader.Load(source, new TorchLoadOptions { WeightsOnly = WeightsOnly, MapLocation = Core.Devices.MapLocation.ToDevice("cpu"), Cancellation = Cancellation }).Root;
+                }
+            }
             var tensors = TensorInfo.From(root, hash: false).Select(t => (t.Name, t.Tensor!)).ToList();
+            if (tensors.Count == 0)
+            {
+                WriteError(new ErrorRecord(new ArgumentException("The input holds no tensors; nothing to export."), "NoTensors", ErrorCategory.InvalidData, InputObject));
+                return;
+            }
             if (File.Exists(target) && !Force)
             {
                 WriteError(new ErrorRecord(new IOException($"'{target}' exists; use -Force to replace it."), "DestinationExists", ErrorCategory.ResourceExists, target));

@@ -64,5 +64,10 @@ public abstract class TorchCmdletBase : PSCmdlet
         {
             WriteError(new ErrorRecord(e, "InvalidOperation", ErrorCategory.InvalidOperation, target));
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // a destination that cannot be written (Export-TorchSafetensors): this item fails, the pipeline goes on
+            WriteError(new ErrorRecord(e, "IOError", ErrorCategory.WriteError, target));
+        }
     }
 }
