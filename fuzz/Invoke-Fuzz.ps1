@@ -92,11 +92,13 @@ function Build-Harness {
 
 function Invoke-Smoke {
     Build-Harness
-    $seeds = Join-Path $OutDir 'seeds'
-    New-SeedCorpus $seeds
     $smokeOut = Join-Path $OutDir 'smoke'
     $null = New-Item -ItemType Directory -Force -Path $smokeOut
-    $work = Join-Path $smokeOut 'current-input.bin'
+    $seeds = Join-Path $smokeOut 'seeds'      # not afl's seeds folder: a smoke may run beside an afl run
+    New-SeedCorpus $seeds
+    # The input under test lives in RAM when it can (the loader opens it for every execution); after a process
+    # crash it is the input that killed the harness.
+    $work = if (Test-Path -LiteralPath '/dev/shm') { "/dev/shm/torchload-fuzz-smoke-$PID.bin" } else { Join-Path $smokeOut 'current-input.bin' }
     $harnessArgs = @((Join-Path $buildOut 'TorchLoad.Fuzz.dll'), 'smoke', '--seconds', $Seconds, '--seeds', $seeds,
         '--seed', $Seed, '--out', $smokeOut, '--timeout-ms', $TimeoutMs, '--work', $work)
     if ($Strict) { $harnessArgs += '--strict' }
@@ -118,6 +120,7 @@ function Invoke-Smoke {
         Write-Host 'fuzz smoke: 1 finding (process crash)'
         exit 1
     }
+    Remove-Item -LiteralPath $work -ErrorAction Ignore
     exit $code
 }
 

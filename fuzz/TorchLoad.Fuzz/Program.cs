@@ -6,6 +6,7 @@
 //                                                        in-process, deterministic mutation loop (no afl); CI's bounded smoke.
 //   TorchLoad.Fuzz run FILE...                           load each file once the way the harness does and print the outcome
 //                                                        (used to triage and to minimise findings).
+//   TorchLoad.Fuzz dump FILE...                          load each file (weights_only false) and list its tensors' geometry.
 //
 // The contract under test: TorchLoader.Load only ever throws TorchLoadException for bad input, never hangs and never
 // allocates without bound. Anything else is a finding:
@@ -39,6 +40,7 @@ public static class Program
                 "afl" => RunAfl(),
                 "smoke" => Smoke.Run(args[1..]),
                 "run" => RunFiles(args[1..]),
+                "dump" => Dump(args[1..]),
                 _ => Usage(),
             };
         }
@@ -66,6 +68,27 @@ public static class Program
             // Throws FuzzFinding (or lets a raw exception through) for anything afl should record as a crash.
             Harness.Exercise(work, strict);
         });
+        return 0;
+    }
+
+    private static int Dump(string[] files)
+    {
+        foreach (var f in files)
+        {
+            try
+            {
+                var c = TorchLoader.Load(f, new TorchLoadOptions { WeightsOnly = false, MetadataOnly = true });
+                Console.WriteLine($"{f}: {c.Format}, {c.Storages.Count} storages");
+                foreach (var s in c.Storages) Console.WriteLine($"  storage {s.Key}: {s.DType} x {s.ElementCount} = {s.ByteLength} bytes, record {s.RecordName}, file offset {s.FileOffset}");
+                foreach (var found in TensorWalker.Walk(c.Root))
+                    if (found.Tensor is { } t)
+                        Console.WriteLine($"  tensor '{found.Path}': {t.DType} {t.Layout} shape [{string.Join(", ", t.Shape)}] stride [{string.Join(", ", t.Stride)}] offset {t.StorageOffset} storage {t.Storage?.Key}");
+            }
+            catch (Exception e)
+            {
+                Console.WriteLine($"{f}: {e.GetType().Name}: {e.Message}");
+            }
+        }
         return 0;
     }
 

@@ -44,7 +44,8 @@ internal sealed class LoadSession : IDisposable
 
     public void AddStorage(TorchStorage storage)
     {
-        Storages.Add(storage.Key, storage);
+        if (!Storages.TryAdd(storage.Key, storage))
+            throw new TorchLoadException(TorchLoadErrorReason.DuplicateRecord, $"Storage key '{storage.Key}' is declared twice", storage.RecordName);
         StorageOrder.Add(storage);
     }
 

@@ -184,7 +184,13 @@ internal static class ZipCheckpoint
                     inflater.SetInput(input, 0, n);
                     consumed += n;
                 }
-                var got = inflater.Inflate(scratch, 0, scratch.Length);
+                int got;
+                try { got = inflater.Inflate(scratch, 0, scratch.Length); }
+                catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or InvalidOperationException)
+                {
+                    // SharpZipLib fails on some corrupt Huffman tables with raw exceptions: report the record as corrupt
+                    throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Deflated record '{record.Name}' is corrupt: {e.Message}", record.Name, inner: e);
+                }
                 if (got == 0)
                 {
                     if (inflater.IsFinished || inflater.IsNeedingDictionary || inflater.IsNeedingInput && consumed >= record.CompressedSize) break;
