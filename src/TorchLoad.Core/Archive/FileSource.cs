@@ -79,19 +79,19 @@ internal sealed class FileSource : IDisposable
     }
 
     /// <summary>Reads <paramref name="length"/> bytes into a new native buffer, in large chunks.</summary>
-    public unsafe StorageBuffer ReadToHost(long offset, long length, string? record, CancellationToken cancel, Action<long>? progress)
+    public unsafe StorageBuffer ReadToHost(long offset, long length, string? record, CancellationToken cancel, Action<long>? progress, StorageArena? arena = null)
     {
         if (offset < 0 || length < 0 || offset > Length - length)
             throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint,
                 $"The file ends early: {length} bytes are needed at byte {offset} but the file has {Length}", record, offset);
-        if (length <= PinnedBuffer.MaxLength)
+        if (arena is not null && length <= StorageArena.MaxLength)
         {
-            var small = new PinnedBuffer((int)length);
+            var small = (ArenaBuffer)arena.Allocate(length);
             ReadExactly(offset, small.Span, record);
             progress?.Invoke(length);
             return small;
         }
-        var buffer = new HostBuffer(length);
+        var buffer = new HostBuffer(length, deferPressure: true);
         try
         {
             const int Chunk = 64 << 20;

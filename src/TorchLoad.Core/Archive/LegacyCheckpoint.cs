@@ -87,7 +87,7 @@ internal static class LegacyCheckpoint
             storage.RecordName = $"legacy storage {key}";
             storage.FileOffset = dataOffset;
             var s = storage;
-            reads.Add((storage, report => file.ReadToHost(dataOffset, s.ByteLength, s.RecordName, session.Cancel, report)));
+            reads.Add((storage, report => file.ReadToHost(dataOffset, s.ByteLength, s.RecordName, session.Cancel, report, session.SmallStorages)));
             offset = dataOffset + storage.ByteLength;
         }
         var missing = session.StorageOrder.FirstOrDefault(s => s.ViewOf is null && !listed.Contains(s.Key));

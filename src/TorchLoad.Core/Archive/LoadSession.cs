@@ -24,6 +24,9 @@ internal sealed class LoadSession : IDisposable
 
     public TorchLoadOptions Options { get; }
     public FileSource File { get; }
+
+    /// <summary>Where small storages of this load are read to (one thread: the small reads run sequentially).</summary>
+    public StorageArena SmallStorages { get; } = new();
     public LoadLimits Limits => Options.Limits;
     public CancellationToken Cancel => Options.Cancellation;
 
@@ -142,6 +145,7 @@ internal sealed class LoadSession : IDisposable
                 Cancel.ThrowIfCancellationRequested();
                 r.Storage.Buffer = r.Read(n => { Count(n); progress?.Invoke(Interlocked.Read(ref done), total); });
             }
+            ReportPressure(large.Select(l => l.Storage));
             return;
         }
         var next = -1;
@@ -167,10 +171,20 @@ internal sealed class LoadSession : IDisposable
             var first = inner.FirstOrDefault(x => x is TorchLoadException) ?? inner.FirstOrDefault(x => x is not OperationCanceledException) ?? inner[0];
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
         }
+        ReportPressure(large.Select(l => l.Storage));
         progress?.Invoke(Interlocked.Read(ref done), total);
     }
 
     private const long ParallelReadThreshold = 4 << 20;
+
+    /// <summary>One AddMemoryPressure for all host buffers read with deferred pressure (see HostBuffer).</summary>
+    private static void ReportPressure(IEnumerable<TorchStorage> storages)
+    {
+        long total = 0;
+        foreach (var s in storages)
+            if (s.Buffer is HostBuffer h) { h.CountPressure(); total += h.Length; }
+        if (total > 0) GC.AddMemoryPressure(total);
+    }
 
     /// <summary>Legacy and tar storage views share their root's bytes.</summary>
     public void ConnectViews()

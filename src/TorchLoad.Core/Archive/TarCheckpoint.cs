@@ -62,7 +62,7 @@ internal static class TarCheckpoint
             if (session.Storages.ContainsKey(key)) throw new TorchLoadException(TorchLoadErrorReason.DuplicateRecord, $"Storage key '{key}' appears twice", "storages");
             session.AddStorage(storage);
             var dataOffset = sOff + p;
-            reads.Add((storage, report => file.ReadToHost(dataOffset, nbytes, "storages", session.Cancel, report)));
+            reads.Add((storage, report => file.ReadToHost(dataOffset, nbytes, "storages", session.Cancel, report, session.SmallStorages)));
             p += (int)nbytes;
         }
         if (session.RunPickle(helper, sSpan[p..], "storages", out n, out _) is not List<object?> views) throw Bad("storages", "the storage view list is not a list");

@@ -140,7 +140,7 @@ internal static class ZipCheckpoint
 
     private static unsafe StorageBuffer ReadStorage(LoadSession session, ZipRecord record, Action<long> report)
     {
-        if (record.IsStored) return session.File.ReadToHost(record.DataOffset, record.Size, record.Name, session.Cancel, report);
+        if (record.IsStored) return session.File.ReadToHost(record.DataOffset, record.Size, record.Name, session.Cancel, report, session.SmallStorages);
         CheckInflateRatio(session, record);
         var buffer = new HostBuffer(record.Size);
         try

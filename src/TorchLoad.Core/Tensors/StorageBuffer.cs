@@ -51,12 +51,20 @@ public abstract class StorageBuffer : IDisposable
 public sealed unsafe class HostBuffer : StorageBuffer
 {
     private byte* _ptr;
+    private bool _pressure;
 
-    public HostBuffer(long length) : base(length)
+    /// <param name="deferPressure">
+    /// The caller reports the memory to the GC itself, once for many buffers (<see cref="CountPressure"/>):
+    /// one AddMemoryPressure per 16 MiB storage made a 1 GiB load run ~20 full collections.
+    /// </param>
+    public HostBuffer(long length, bool deferPressure = false) : base(length)
     {
         _ptr = (byte*)NativeMemory.Alloc((nuint)Math.Max(length, 1));
-        if (length > 0) GC.AddMemoryPressure(length);
+        if (length > 0 && !deferPressure) { GC.AddMemoryPressure(length); _pressure = true; }
     }
+
+    /// <summary>Marks the buffer's bytes as reported to the GC by the caller's single AddMemoryPressure; Release removes them.</summary>
+    internal void CountPressure() => _pressure = Length > 0;
 
     public override string Device => "cpu";
     public override bool IsHostAccessible => true;
@@ -69,30 +77,70 @@ public sealed unsafe class HostBuffer : StorageBuffer
         if (_ptr == null) return;
         NativeMemory.Free(_ptr);
         _ptr = null;
-        if (Length > 0) GC.RemoveMemoryPressure(Length);
+        if (_pressure) GC.RemoveMemoryPressure(Length);
     }
 }
 
 /// <summary>
-/// A small storage in a pinned managed array (pinned object heap): no native allocation, no
-/// finalizer, no memory-pressure bookkeeping. Checkpoints with tens of thousands of small tensors
-/// (biases, norms, optimizer scalars) would otherwise spend their time there.
+/// Small storages of one load share native chunks (a bump allocator): no allocation, finalizer or
+/// GC bookkeeping per storage. Checkpoints with tens of thousands of small tensors (biases, norms,
+/// optimizer scalars) otherwise spend their time there. Used from one thread (the loading one).
 /// </summary>
-public sealed unsafe class PinnedBuffer : StorageBuffer
+public sealed class StorageArena
 {
     public const int MaxLength = 64 << 10;
-    private readonly byte[] _bytes;
+    private const int ChunkSize = 1 << 20;
+    private ArenaChunk? _chunk;
+    private int _used;
 
-    public PinnedBuffer(int length) : base(length)
+    public StorageBuffer Allocate(long length)
     {
-        _bytes = GC.AllocateUninitializedArray<byte>(Math.Max(length, 1), pinned: true);
+        if (length > MaxLength) return new HostBuffer(length);
+        var aligned = (int)((length + 63) & ~63L); // 64-byte aligned, as torch aligns records
+        if (_chunk is null || _used + aligned > ChunkSize) { _chunk = new ArenaChunk(ChunkSize); _used = 0; }
+        var buffer = new ArenaBuffer(_chunk, _used, length);
+        _used += aligned;
+        return buffer;
+    }
+}
+
+/// <summary>One native chunk of an arena; freed by its finalizer once no <see cref="ArenaBuffer"/> holds it.</summary>
+internal sealed unsafe class ArenaChunk
+{
+    public ArenaChunk(int size)
+    {
+        Pointer = (byte*)NativeMemory.AlignedAlloc((nuint)size, 64);
+        Size = size;
+        GC.AddMemoryPressure(size);
+    }
+
+    public byte* Pointer { get; }
+    public int Size { get; }
+
+    ~ArenaChunk()
+    {
+        NativeMemory.AlignedFree(Pointer);
+        GC.RemoveMemoryPressure(Size);
+    }
+}
+
+/// <summary>A storage's bytes inside an arena chunk: keeps the chunk alive, frees nothing itself.</summary>
+public sealed unsafe class ArenaBuffer : StorageBuffer
+{
+    private readonly ArenaChunk _chunk;
+    private readonly int _offset;
+
+    internal ArenaBuffer(ArenaChunk chunk, int offset, long length) : base(length)
+    {
+        _chunk = chunk;
+        _offset = offset;
         GC.SuppressFinalize(this);
     }
 
     public override string Device => "cpu";
     public override bool IsHostAccessible => true;
-    public override byte* Pointer => (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _bytes[0]);
-    public Span<byte> Span => _bytes.AsSpan(0, (int)Length);
+    public override byte* Pointer => _chunk.Pointer + _offset;
+    public Span<byte> Span => new(Pointer, (int)Length);
     protected override void Release() { }
 }
 
