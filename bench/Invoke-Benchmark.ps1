@@ -13,7 +13,8 @@
     3. Warms the page cache by reading big.pt and many.pt once, and reports the speed of a second read
        of big.pt (several GB/s means it is served from memory). All timings below are warm-cache timings.
     4. Runs WarmupRounds discarded rounds, then Rounds measured rounds. Each round runs every case once,
-       each in its own fresh process, alternating; the order rotates by one case each round:
+       each in its own fresh process, alternating, in a new seeded random order every round, with a
+       short pause between processes:
          torch.load            /usr/bin/python3 bench/torch_load_time.py (weights_only=False, torch 1.13's
                                default; -TorchWeightsOnly adds a weights_only=True row for information)
          Import-TorchCheckpoint (eager), Import-TorchCheckpoint -Mmap, Get-TorchStorage -Path
@@ -181,10 +182,12 @@ Write-Step "$WarmupRounds warm-up round(s) (discarded), then $Rounds measured ro
 if ($Rounds -lt 5) { Write-Warning "Fewer than 5 rounds: the issue's targets call for medians of at least 5." }
 $started = [DateTime]::UtcNow
 for ($round = 1 - $WarmupRounds; $round -le $Rounds; $round++) {
-    $n = $cases.Count
-    $offset = (($round % $n) + $n) % $n
-    $parts = foreach ($i in 0..($n - 1)) {
-        $c = $cases[($i + $offset) % $n]
+    # A new order every round (seeded, so runs repeat): no case always follows the same one. A case
+    # right after a process that freed 1-2 GiB pays for the kernel reclaiming that memory; with a fixed
+    # rotation that cost always landed on the same method.
+    $order = @($cases | Get-Random -Shuffle -SetSeed (7919 * ($round + 100)))
+    $parts = foreach ($c in $order) {
+        Start-Sleep -Milliseconds 500   # let the previous process's memory settle
         $m = Get-JsonLine (Invoke-Process $c.Exe $c.Args) "$($c.Id) (round $round)"
         if ($round -ge 1) {
             $c.Seconds.Add([double]$m.seconds)

@@ -37,10 +37,10 @@ internal sealed class LoadSession : IDisposable
     public TorchUnpickler NewUnpickler(Func<object?, object?> persistentLoad) =>
         new(Options.WeightsOnly, _allowed, Limits, persistentLoad, Options.MapLocation is null ? null : Options.MapLocation.MapTag, Options.Observer);
 
-    public object? RunPickle(TorchUnpickler host, ReadOnlySpan<byte> data, string record, out int consumed, out int protocol)
+    public object? RunPickle(TorchUnpickler host, ReadOnlySpan<byte> data, string record, out int consumed, out int protocol, bool wholePickle = false)
     {
         var machine = new PickleMachine(host, Limits, Options.Encoding, record, Cancel);
-        var result = machine.Run(data, out consumed);
+        var result = machine.Run(data, out consumed, wholePickle);
         protocol = machine.Protocol;
         return result;
     }

@@ -24,11 +24,14 @@ internal static class ZipCheckpoint
         if (slash <= 0) throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Record '{first}' is not in a folder: a torch.save archive keeps everything under one top folder", first);
         var prefix = first[..slash];
         var byName = new Dictionary<string, ZipRecord>(StringComparer.Ordinal);
+        var dataRecords = new Dictionary<string, ZipRecord>(StringComparer.Ordinal); // data/<key> by key: one lookup per storage, no string building
+        var dataFolder = prefix + "/data/";
         foreach (var r in records)
         {
             if (!r.Name.StartsWith(prefix + "/", StringComparison.Ordinal))
                 throw new TorchLoadException(TorchLoadErrorReason.InvalidRecordName, $"Record '{r.Name}' is outside the archive folder '{prefix}/'", r.Name);
-            byName[r.Name[(prefix.Length + 1)..]] = r;
+            if (r.Name.StartsWith(dataFolder, StringComparison.Ordinal)) dataRecords[r.Name[dataFolder.Length..]] = r;
+            else byName[r.Name[(prefix.Length + 1)..]] = r;
         }
 
         if (byName.ContainsKey("constants.pkl"))
@@ -61,9 +64,8 @@ internal static class ZipCheckpoint
             var numel = LoadSession.PidCount(t[4]);
             if (session.Storages.TryGetValue(key, out var known)) return known;
             var nbytes = LoadSession.NBytes(numel, dtype, key);
-            var recordName = $"data/{key}";
-            if (!byName.TryGetValue(recordName, out var record))
-                throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The pickle uses storage '{key}' but the archive has no record '{prefix}/{recordName}'", $"{prefix}/{recordName}");
+            if (!dataRecords.TryGetValue(key, out var record))
+                throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The pickle uses storage '{key}' but the archive has no record '{dataFolder}{key}'", $"{dataFolder}{key}");
             if (record.Size != nbytes)
                 throw new TorchLoadException(TorchLoadErrorReason.StorageSizeMismatch,
                     $"Record size ({record.Size} bytes) does not match the size the pickle declares for storage '{key}' ({nbytes} bytes = {numel} elements * {dtype.ElementSize} bytes/element for {dtype})", record.Name);
@@ -75,7 +77,7 @@ internal static class ZipCheckpoint
 
         var host = session.NewUnpickler(PersistentLoad);
         var pickleBytes = ReadRecord(session, pkl, session.Limits.MaxPickleBytes, nameof(LoadLimits.MaxPickleBytes));
-        var root = session.RunPickle(host, pickleBytes, pkl.Name, out var consumed, out var protocol);
+        var root = session.RunPickle(host, pickleBytes, pkl.Name, out var consumed, out var protocol, wholePickle: true);
 
         var checkpoint = new TorchCheckpoint(file.Path, "zip", root, session.StorageOrder)
         {

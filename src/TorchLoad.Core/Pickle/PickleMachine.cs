@@ -53,10 +53,18 @@ internal sealed class PickleMachine
     /// <param name="consumed">bytes read, STOP included (the next pickle of a legacy stream starts there).</param>
     // Loads are usually one-shot: compile the hot loop optimized at once instead of tier-0 first.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public object? Run(ReadOnlySpan<byte> data, out int consumed)
+    /// <param name="wholePickle">data is exactly one pickle (zip data.pkl), so its length sizes the memo.</param>
+    public object? Run(ReadOnlySpan<byte> data, out int consumed, bool wholePickle = false)
     {
         _sp = 0;
         _markCount = 0;
+        // Picklers write about one memo entry per 8 bytes: size the memo for that up front (bounded),
+        // instead of growing it by doubling through a 20,000-tensor state dict.
+        if (wholePickle)
+        {
+            var expected = (int)Math.Min(data.Length / 8L + 256, 1 << 20);
+            if (_memoDense.Length < expected) _memoDense = new object?[expected];
+        }
         Array.Fill(_memoDense, Absent);
         _memoSparse.Clear();
         _memoCount = 0;

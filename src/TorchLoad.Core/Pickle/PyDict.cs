@@ -11,9 +11,9 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
 {
     // Created on first insert: a checkpoint has thousands of empty OrderedDicts (backward hooks).
     private List<KeyValuePair<object?, object?>>? _entriesOrNull;
-    private Dictionary<object, int>? _indexOrNull;
+    private Dictionary<KeyBox, int>? _indexOrNull;
     private List<KeyValuePair<object?, object?>> _entries => _entriesOrNull ??= [];
-    private Dictionary<object, int> _index => _indexOrNull ??= new(KeyBox.Comparer);
+    private Dictionary<KeyBox, int> _index => _indexOrNull ??= new(KeyBox.Comparer);
 
     public PyDict(string pythonType = "dict") => PythonType = pythonType;
 
@@ -81,14 +81,15 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
 
     public override string ToString() => $"{PythonType} ({Count} items)";
 
+    // A struct key with its own comparer: null keys allowed, Python equality, and no boxing per lookup.
     private readonly struct KeyBox(object? key)
     {
         public readonly object? Key = key;
-        public static readonly IEqualityComparer<object> Comparer = new BoxComparer();
-        private sealed class BoxComparer : IEqualityComparer<object>
+        public static readonly IEqualityComparer<KeyBox> Comparer = new BoxComparer();
+        private sealed class BoxComparer : IEqualityComparer<KeyBox>
         {
-            public new bool Equals(object? x, object? y) => PyKeyComparer.Instance.Equals(((KeyBox)x!).Key, ((KeyBox)y!).Key);
-            public int GetHashCode(object obj) => PyKeyComparer.Instance.GetHashCode(((KeyBox)obj).Key);
+            public bool Equals(KeyBox x, KeyBox y) => PyKeyComparer.Instance.Equals(x.Key, y.Key);
+            public int GetHashCode(KeyBox obj) => PyKeyComparer.Instance.GetHashCode(obj.Key);
         }
     }
 

@@ -239,7 +239,7 @@ internal sealed class TorchUnpickler : IPickleHost
         if (shape.Length > _limits.MaxTensorRank)
             throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"a tensor has {shape.Length} dimensions, more than {_limits.MaxTensorRank}") { LimitName = nameof(LoadLimits.MaxTensorRank) };
         var available = storage.ByteLength / dtype.ElementSize * dtype.ValuesPerByte;
-        ShapeMath.ValidateView(shape, stride, offset, available, () => $"a {dtype} tensor of shape ({string.Join(", ", shape)}) over storage {storage.Key}");
+        ShapeMath.ValidateView(shape, stride, offset, available, dtype, storage.Key);
         var tensor = new TorchTensor(dtype, shape, stride, offset, storage);
         Tensors.Add(tensor);
         return tensor;

@@ -48,7 +48,8 @@ public sealed class TorchStorage : IDisposable
     public bool IsMapped { get; internal set; }
 
     /// <summary>Dotted paths of the tensors that view this storage (filled by storage listings).</summary>
-    public List<string> TensorPaths { get; } = [];
+    public List<string> TensorPaths => _tensorPaths ??= [];
+    private List<string>? _tensorPaths;
 
     /// <summary>The bytes; null while only metadata was read.</summary>
     public StorageBuffer? Buffer { get; internal set; }

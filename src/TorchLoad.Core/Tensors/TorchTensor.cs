@@ -37,7 +37,7 @@ public sealed class TorchTensor
     public bool IsNeg { get; internal set; }
 
     /// <summary>Python attributes the file set on the tensor or parameter (a dictionary, or a (dict, slots) tuple).</summary>
-    public object? PythonState { get; internal set; }
+    public object? PythonState { get => _extra?.PythonState; internal set => Extra.PythonState = value; }
 
     /// <summary>A device the tensor itself was rebuilt on (meta, or XLA-style devices), overriding the storage's.</summary>
     internal string? DeviceOverride { get; set; }
@@ -52,27 +52,27 @@ public sealed class TorchTensor
     public int Rank => Shape.Length;
 
     // ---- quantized
-    public TorchQScheme? QScheme { get; internal set; }
-    public double? QScale { get; internal set; }
-    public long? QZeroPoint { get; internal set; }
-    public TorchTensor? QScales { get; internal set; }
-    public TorchTensor? QZeroPoints { get; internal set; }
-    public long? QAxis { get; internal set; }
+    public TorchQScheme? QScheme { get => _extra?.QScheme; internal set => Extra.QScheme = value; }
+    public double? QScale { get => _extra?.QScale; internal set => Extra.QScale = value; }
+    public long? QZeroPoint { get => _extra?.QZeroPoint; internal set => Extra.QZeroPoint = value; }
+    public TorchTensor? QScales { get => _extra?.QScales; internal set => Extra.QScales = value; }
+    public TorchTensor? QZeroPoints { get => _extra?.QZeroPoints; internal set => Extra.QZeroPoints = value; }
+    public long? QAxis { get => _extra?.QAxis; internal set => Extra.QAxis = value; }
 
     // ---- sparse (COO: Indices + Values; compressed: CrowIndices/ColIndices or CcolIndices/RowIndices + Values)
-    public TorchTensor? Indices { get; internal set; }
-    public TorchTensor? Values { get; internal set; }
-    public TorchTensor? CrowIndices { get; internal set; }
-    public TorchTensor? ColIndices { get; internal set; }
-    public TorchTensor? CcolIndices { get; internal set; }
-    public TorchTensor? RowIndices { get; internal set; }
-    public bool? IsCoalesced { get; internal set; }
+    public TorchTensor? Indices { get => _extra?.Indices; internal set => Extra.Indices = value; }
+    public TorchTensor? Values { get => _extra?.Values; internal set => Extra.Values = value; }
+    public TorchTensor? CrowIndices { get => _extra?.CrowIndices; internal set => Extra.CrowIndices = value; }
+    public TorchTensor? ColIndices { get => _extra?.ColIndices; internal set => Extra.ColIndices = value; }
+    public TorchTensor? CcolIndices { get => _extra?.CcolIndices; internal set => Extra.CcolIndices = value; }
+    public TorchTensor? RowIndices { get => _extra?.RowIndices; internal set => Extra.RowIndices = value; }
+    public bool? IsCoalesced { get => _extra?.IsCoalesced; internal set => Extra.IsCoalesced = value; }
 
     // ---- nested
     public bool IsNested { get; internal set; }
-    public TorchTensor? NestedSizes { get; internal set; }
-    public TorchTensor? NestedStrides { get; internal set; }
-    public TorchTensor? NestedOffsets { get; internal set; }
+    public TorchTensor? NestedSizes { get => _extra?.NestedSizes; internal set => Extra.NestedSizes = value; }
+    public TorchTensor? NestedStrides { get => _extra?.NestedStrides; internal set => Extra.NestedStrides = value; }
+    public TorchTensor? NestedOffsets { get => _extra?.NestedOffsets; internal set => Extra.NestedOffsets = value; }
 
     public bool IsMeta => Storage is null && Layout == TorchLayout.Strided && !IsNested;
     public bool IsContiguous => ShapeMath.IsContiguous(Shape, Stride);
@@ -93,7 +93,40 @@ public sealed class TorchTensor
     /// <summary>The logical values as a .NET array of the natural element type (bfloat16/float8/float4 widened to float, float16 as Half, complex as Complex).</summary>
     public Array ToArray() => ElementConverter.ToArray(DType, ToByteArray());
 
-    internal TorchTensor ShallowCopy() => (TorchTensor)MemberwiseClone();
+
+    // Quantized, sparse, nested and Python-state parts: rare, so they live in a side object that
+    // plain tensors (nearly all of them) never allocate.
+    private Extras? _extra;
+    private Extras Extra => _extra ??= new Extras();
+
+    private sealed class Extras
+    {
+        public object MemberwiseCloneExtras() => MemberwiseClone();
+        public TorchQScheme? QScheme;
+        public double? QScale;
+        public long? QZeroPoint;
+        public long? QAxis;
+        public TorchTensor? QScales;
+        public TorchTensor? QZeroPoints;
+        public TorchTensor? Indices;
+        public TorchTensor? Values;
+        public TorchTensor? CrowIndices;
+        public TorchTensor? ColIndices;
+        public TorchTensor? CcolIndices;
+        public TorchTensor? RowIndices;
+        public TorchTensor? NestedSizes;
+        public TorchTensor? NestedStrides;
+        public TorchTensor? NestedOffsets;
+        public bool? IsCoalesced;
+        public object? PythonState;
+    }
+
+    internal TorchTensor ShallowCopy()
+    {
+        var copy = (TorchTensor)MemberwiseClone();
+        if (_extra is not null) copy._extra = (Extras)_extra.MemberwiseCloneExtras();
+        return copy;
+    }
 
     public override string ToString()
     {
@@ -144,11 +177,7 @@ internal static class ShapeMath
     /// torch's rule for a view of a storage of <paramref name="storageElements"/> elements: no negative
     /// size/stride/offset, and the last element reached (offset + sum((size-1)*stride)) inside the storage.
     /// </summary>
-    public static void ValidateView(long[] shape, long[] stride, long offset, long storageElements, string what) =>
-        ValidateView(shape, stride, offset, storageElements, () => what);
-
-    /// <summary>As above; <paramref name="what"/> is only built when the view is refused (hot path).</summary>
-    public static void ValidateView(long[] shape, long[] stride, long offset, long storageElements, Func<string> describe)
+    public static void ValidateView(long[] shape, long[] stride, long offset, long storageElements, string what)
     {
         try
         {
@@ -156,7 +185,20 @@ internal static class ShapeMath
         }
         catch (TorchLoadException e)
         {
-            throw new TorchLoadException(e.Reason, $"Invalid tensor geometry for {describe()}: {e.Message}");
+            throw new TorchLoadException(e.Reason, $"Invalid tensor geometry for {what}: {e.Message}");
+        }
+    }
+
+    /// <summary>As above, for a tensor of <paramref name="dtype"/> over <paramref name="storageKey"/>; the message is built only on refusal (hot path).</summary>
+    public static void ValidateView(long[] shape, long[] stride, long offset, long storageElements, TorchDType dtype, string storageKey)
+    {
+        try
+        {
+            Check(shape, stride, offset, storageElements);
+        }
+        catch (TorchLoadException e)
+        {
+            throw new TorchLoadException(e.Reason, $"Invalid tensor geometry for a {dtype} tensor of shape ({string.Join(", ", shape)}) over storage {storageKey}: {e.Message}");
         }
     }
 
