@@ -42,10 +42,9 @@ public sealed class CompareTorchCheckpointCommand : TorchCmdletBase
     private List<TensorInfo> Rows(object? value)
     {
         var v = value is PSObject p ? p.BaseObject : value;
-        if (v is FileSystemInfo fi) v = fi.FullName;
-        if (v is string path)
+        if (TryGetPipedPath(v, out var path, out var literal))
         {
-            var full = SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
+            var full = literal ? path : SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
             var checkpoint = TorchLoader.Load(full, new TorchLoadOptions
             {
                 WeightsOnly = WeightsOnly, SafeGlobals = SafeGlobal ?? [], MapLocation = Core.Devices.MapLocation.ToDevice("cpu"), Cancellation = Cancellation,

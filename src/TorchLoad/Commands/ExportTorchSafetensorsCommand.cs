@@ -52,9 +52,9 @@ public sealed class ExportTorchSafetensorsCommand : TorchCmdletBase
             {
                 root = InputObject is PSObject p ? p.BaseObject : InputObject;
                 // Get-Item x.pt | Export-TorchSafetensors: a piped file (or path) is a checkpoint to convert
-                if (root is FileSystemInfo or string)
+                if (TryGetPipedPath(root, out var piped, out var literal))
                 {
-                    var source = root is FileSystemInfo fi ? fi.FullName : SessionState.Path.GetUnresolvedProviderPathFromPSPath((string)root);
+                    var source = literal ? piped : SessionState.Path.GetUnresolvedProviderPathFromPSPath(piped);
                     root = TorchLoader.Load(source, new TorchLoadOptions { WeightsOnly = WeightsOnly, MapLocation = Core.Devices.MapLocation.ToDevice("cpu"), Cancellation = Cancellation }).Root;
                 }
             }

@@ -44,9 +44,9 @@ public sealed class GetTorchStorageCommand : TorchCmdletBase
         {
             var input = InputObject is PSObject p ? p.BaseObject : InputObject;
             // Get-ChildItem *.pt | Get-TorchStorage: a file (or path string) binds here by value; treat it as -LiteralPath.
-            if (input is FileSystemInfo or string)
+            if (TryGetPipedPath(input, out var piped, out var literal))
             {
-                ListFile(input is FileSystemInfo fi ? [fi.FullName] : [(string)input], literal: input is FileSystemInfo);
+                ListFile([piped], literal);
                 return;
             }
             foreach (var (storage, paths) in TensorWalker.Storages(input))

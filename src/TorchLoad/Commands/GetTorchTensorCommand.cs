@@ -59,7 +59,7 @@ public sealed class GetTorchTensorCommand : TorchCmdletBase
         if (ParameterSetName == InputSet)
         {
             var input = InputObject is PSObject p ? p.BaseObject : InputObject;
-            if (input is FileSystemInfo or string) { FromFiles(input is FileSystemInfo fi ? [fi.FullName] : [(string)input], input is FileSystemInfo); return; }
+            if (TryGetPipedPath(input, out var piped, out var literal)) { FromFiles([piped], literal); return; }
             Try(input, () => Write(TensorInfo.From(input, Hash)));
             return;
         }
@@ -68,9 +68,7 @@ public sealed class GetTorchTensorCommand : TorchCmdletBase
 
     private void FromFiles(string[]? paths, bool literal)
     {
-        Core.Devices.MapLocation? map = null;
-        try { map = MapLocationConverter.Convert(MapLocation); }
-        catch (ArgumentException e) { ThrowTerminatingError(new ErrorRecord(e, "InvalidMapLocation", ErrorCategory.InvalidArgument, MapLocation)); }
+        var map = ConvertMapLocation(MapLocation);
         foreach (var file in ResolvePaths(paths, literal))
         {
             Try(file, () =>

@@ -67,30 +67,21 @@ public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
 
     private TorchLoadOptions? _options;
 
-    protected override void BeginProcessing()
-    {
-        try
+    protected override void BeginProcessing() =>
+        _options = new TorchLoadOptions
         {
-            _options = new TorchLoadOptions
+            WeightsOnly = WeightsOnly,
+            SafeGlobals = SafeGlobal ?? [],
+            Encoding = EncodingOption.Parse(Encoding),
+            MapLocation = ConvertMapLocation(MapLocation),
+            Mmap = Mmap,
+            Limits = LoadLimits.Default with
             {
-                WeightsOnly = WeightsOnly,
-                SafeGlobals = SafeGlobal ?? [],
-                Encoding = EncodingOption.Parse(Encoding),
-                MapLocation = MapLocationConverter.Convert(MapLocation),
-                Mmap = Mmap,
-                Limits = LoadLimits.Default with
-                {
-                    MaxNestingDepth = MaxNestingDepth, MaxMemoEntries = MaxMemoEntries, MaxStringBytes = MaxStringBytes,
-                    MaxContainerItems = MaxContainerItems, MaxInflateRatio = MaxInflateRatio,
-                },
-                Cancellation = Cancellation,
-            };
-        }
-        catch (ArgumentException e)
-        {
-            ThrowTerminatingError(new ErrorRecord(e, "InvalidMapLocation", ErrorCategory.InvalidArgument, MapLocation));
-        }
-    }
+                MaxNestingDepth = MaxNestingDepth, MaxMemoEntries = MaxMemoEntries, MaxStringBytes = MaxStringBytes,
+                MaxContainerItems = MaxContainerItems, MaxInflateRatio = MaxInflateRatio,
+            },
+            Cancellation = Cancellation,
+        };
 
     protected override void ProcessRecord()
     {

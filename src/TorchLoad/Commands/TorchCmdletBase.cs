@@ -48,6 +48,32 @@ public abstract class TorchCmdletBase : PSCmdlet
         }
     }
 
+    /// <summary>
+    /// A file (FileInfo, from Get-ChildItem) or a path string that arrived where a loaded object was
+    /// expected (pipeline by value): the path to load, and whether it is literal (a FileInfo's full name).
+    /// </summary>
+    protected static bool TryGetPipedPath(object? input, out string path, out bool literal)
+    {
+        (path, literal) = input switch
+        {
+            FileSystemInfo fi => (fi.FullName, true),
+            string s => (s, false),
+            _ => ("", false),
+        };
+        return input is FileSystemInfo or string;
+    }
+
+    /// <summary>-MapLocation to Core's form; a bad value ends the command with InvalidMapLocation (a parameter error).</summary>
+    protected Core.Devices.MapLocation? ConvertMapLocation(object? value)
+    {
+        try { return MapLocationConverter.Convert(value); }
+        catch (ArgumentException e)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "InvalidMapLocation", ErrorCategory.InvalidArgument, value));
+            return null;
+        }
+    }
+
     /// <summary>Runs <paramref name="action"/>; a TorchLoadException becomes a non-terminating error for <paramref name="target"/>.</summary>
     protected void Try(object? target, Action action)
     {
