@@ -307,6 +307,10 @@ Get-TorchStorage -Path $Sample |
     Out-String -Width 200 | Write-Host
 Write-Host 'PS> Get-TorchDevice'
 Get-TorchDevice | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
+Write-Host "PS> Get-TorchTensor $Sample -Hash"
+Get-TorchTensor $Sample -Hash | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
+Write-Host "PS> Test-TorchCheckpoint $Sample"
+Test-TorchCheckpoint $Sample | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
 '@
     $file = Join-Path ([System.IO.Path]::GetTempPath()) "torchload-demo-$PID.ps1"
     Set-Content -LiteralPath $file -Value $script
