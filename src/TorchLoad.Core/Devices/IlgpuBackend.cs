@@ -103,14 +103,13 @@ internal sealed class AcceleratorDevice
             else source.CopyTo(0, new Span<byte>(host.Pointer, checked((int)source.Length)));
             return Upload(host);
         }
-        var acc = Accelerator;
-        var target = new DeviceBuffer(this, acc.Allocate1D<byte>(Math.Max(source.Length, 1)), source.Length);
+        var target = new DeviceBuffer(this, Accelerator.Allocate1D<byte>(Math.Max(source.Length, 1)), source.Length);
         try
         {
             for (long done = 0; done < source.Length;)
             {
                 var n = Math.Min(TransferChunk, source.Length - done);
-                CopyChunk(acc, source.Pointer + done, target.Memory.View.SubView(done, n), toDevice: true);
+                CopyChunk(source.Pointer + done, target.Memory.View.SubView(done, n), toDevice: true);
                 done += n;
             }
             return target;
@@ -125,7 +124,16 @@ internal sealed class AcceleratorDevice
     internal const long TransferChunk = 64L << 20;
 
     /// <summary>One DMA transfer between pinned host memory and a device view, page-locked for its duration.</summary>
-    internal static unsafe void CopyChunk(Accelerator acc, byte* host, ArrayView1D<byte, Stride1D.Dense> view, bool toDevice)
+    internal unsafe void CopyChunk(byte* host, ArrayView1D<byte, Stride1D.Dense> view, bool toDevice)
+    {
+        // one transfer at a time per device: its default stream is shared by every runspace of the process
+        lock (TransferGate)
+            CopyChunkLocked(Accelerator, host, view, toDevice);
+    }
+
+    internal object TransferGate { get; } = new();
+
+    private static unsafe void CopyChunkLocked(Accelerator acc, byte* host, ArrayView1D<byte, Stride1D.Dense> view, bool toDevice)
     {
         try
         {
@@ -164,9 +172,13 @@ internal sealed class DeviceBuffer : StorageBuffer
     {
         if (offset < 0 || offset > Length - destination.Length) throw new ArgumentOutOfRangeException(nameof(offset));
         if (destination.Length == 0) return;
-        fixed (byte* p = destination)
-            Memory.View.SubView(offset, destination.Length).CopyToCPU(ref *p, destination.Length);
-        _device.Accelerator.Synchronize();
+        var acc = _device.Accelerator;
+        lock (_device.TransferGate)
+        {
+            fixed (byte* p = destination)
+                Memory.View.SubView(offset, destination.Length).CopyToCPU(ref *p, destination.Length);
+            acc.Synchronize();
+        }
     }
 
     /// <summary>All bytes back to host memory by DMA into the (page-locked, chunk by chunk) target.</summary>
@@ -176,7 +188,7 @@ internal sealed class DeviceBuffer : StorageBuffer
         for (long done = 0; done < Length;)
         {
             var n = Math.Min(AcceleratorDevice.TransferChunk, Length - done);
-            AcceleratorDevice.CopyChunk(_device.Accelerator, target.Pointer + done, Memory.View.SubView(done, n), toDevice: false);
+            _device.CopyChunk(target.Pointer + done, Memory.View.SubView(done, n), toDevice: false);
             done += n;
         }
     }
