@@ -788,6 +788,40 @@ public class FormatRuleTests
     public void Sparse_CooNegativeIndex_IsInvalidTensorGeometry() =>
         FailPickle(Coo(), TorchLoadErrorReason.InvalidTensorGeometry, null, ("0", Longs(-1, 0)), ("1", Floats(5, 6)));
 
+    [Fact]
+    public void Sparse_NegativeSize_IsInvalidTensorGeometry()
+    {
+        var pickle = Pickle(Call("torch._utils", "_rebuild_sparse_tensor",
+            Call("torch.serialization", "_get_layout", "torch.sparse_coo"),
+            new object?[]
+            {
+                TensorV2(Storage("LongStorage", "0", 2), 0, [1, 2], [2, 1]),
+                TensorV2(Storage("FloatStorage", "1", 2), 0, [2], [1]),
+                Call("torch", "Size", new long[] { -3 }),
+                false,
+            }));
+        FailPickle(pickle, TorchLoadErrorReason.InvalidTensorGeometry, null, ("0", Longs(0, 2)), ("1", Floats(5, 6)));
+    }
+
+    [Fact]
+    public void Sparse_SizeWhoseProductOverflows_ReportsSaturatedCountWithoutThrowing()
+    {
+        // a hostile size (2^40 x 2^40): ElementCount must not throw a raw OverflowException (audit rows read it)
+        var pickle = Pickle(Call("torch._utils", "_rebuild_sparse_tensor",
+            Call("torch.serialization", "_get_layout", "torch.sparse_coo"),
+            new object?[]
+            {
+                TensorV2(Storage("LongStorage", "0", 2), 0, [2, 1], [1, 1]),
+                TensorV2(Storage("FloatStorage", "1", 1), 0, [1], [1]),
+                Call("torch", "Size", new long[] { 1L << 40, 1L << 40 }),
+                false,
+            }));
+        var t = Tensor(Load(ZipOf(pickle, ("0", Longs(0, 0)), ("1", Floats(5)))).Root);
+        Assert.Equal(long.MaxValue, t.ElementCount);
+        var row = TorchLoad.Core.Audit.TensorInfo.From(t, hash: true).Single();
+        Assert.Equal(long.MaxValue, row.ElementCount);
+    }
+
     private static byte[] Csr(long rows = 2) => Pickle(Call("torch._utils", "_rebuild_sparse_tensor",
         Call("torch.serialization", "_get_layout", "torch.sparse_csr"),
         new object?[]

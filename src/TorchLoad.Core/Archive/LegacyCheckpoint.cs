@@ -51,7 +51,6 @@ internal static class LegacyCheckpoint
 
         object? PersistentLoad(object? pid) => LegacyPersistentLoad(session, pid);
         var host = session.NewUnpickler(PersistentLoad);
-        var mainOffset = pos;
         var root = session.RunPickle(host, span[pos..], "legacy object pickle", out n, out var protocol);
         pos += n;
         var keysOffset = pos;
@@ -94,7 +93,6 @@ internal static class LegacyCheckpoint
         if (missing is not null)
             throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The object pickle uses storage '{missing.Key}' but the file has no data for it", "legacy storage keys", keysOffset);
         if (offset < file.Length) checkpoint.Warnings.Add($"{file.Length - offset} bytes follow the last storage (another save appended to the same stream?)");
-        _ = mainOffset;
 
         if (session.Options.MetadataOnly) return checkpoint;
         session.ReadStorages(reads);

@@ -100,11 +100,11 @@ internal sealed class TorchUnpickler : IPickleHost
             case GlobalKind.GetLayout:
                 Arity(g, args, 1, 1);
                 return args[0] is string ls && TorchLayout.TryParse(ls, out var layout) ? layout : throw Malformed($"unknown layout {Describe(args[0])}");
-            case GlobalKind.RebuildTensor: Arity(g, args, 4, 4); return RebuildDense(args, TensorDType(args[0]), 4, null);
-            case GlobalKind.RebuildTensorV2: Arity(g, args, 6, 7); return RebuildDense(args, TensorDType(args[0]), 4, args.Length > 6 ? args[6] : null);
+            case GlobalKind.RebuildTensor: Arity(g, args, 4, 4); return RebuildDense(args, TensorDType(args[0]), null);
+            case GlobalKind.RebuildTensorV2: Arity(g, args, 6, 7); return RebuildDense(args, TensorDType(args[0]), args.Length > 6 ? args[6] : null);
             case GlobalKind.RebuildTensorV3:
                 Arity(g, args, 7, 8);
-                return RebuildDense(args, args[6] as TorchDType ?? throw Malformed($"_rebuild_tensor_v3 needs a dtype, got {Describe(args[6])}"), 4, args.Length > 7 ? args[7] : null);
+                return RebuildDense(args, args[6] as TorchDType ?? throw Malformed($"_rebuild_tensor_v3 needs a dtype, got {Describe(args[6])}"), args.Length > 7 ? args[7] : null);
             case GlobalKind.RebuildParameter: Arity(g, args, 3, 3); return AsParameter(args[0], args[1], null);
             case GlobalKind.RebuildParameterWithState: Arity(g, args, 4, 4); return AsParameter(args[0], args[1], args[3]);
             case GlobalKind.RebuildQTensor: Arity(g, args, 7, 7); return RebuildQuantized(args);
@@ -221,7 +221,7 @@ internal sealed class TorchUnpickler : IPickleHost
 
     /// <summary>_rebuild_tensor / _v2 / _v3: (storage, offset, size, stride, [requires_grad, hooks, [dtype]], [metadata]).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private TorchTensor RebuildDense(object?[] args, TorchDType dtype, int _, object? metadata)
+    private TorchTensor RebuildDense(object?[] args, TorchDType dtype, object? metadata)
     {
         var storage = args[0] as TorchStorage ?? throw Malformed($"a tensor rebuild needs a storage, got {Describe(args[0])}");
         var offset = ToLong(args[1], "storage_offset");
@@ -332,6 +332,8 @@ internal sealed class TorchUnpickler : IPickleHost
             else { result.CcolIndices = compressed; result.RowIndices = plain; }
         }
         else throw Malformed($"cannot rebuild a sparse tensor with layout {layout}");
+        if (result.Shape.Any(d => d < 0) || result.Shape.Length > _limits.MaxTensorRank)
+            throw new TorchLoadException(TorchLoadErrorReason.InvalidTensorGeometry, $"a sparse tensor has size ({string.Join(", ", result.Shape)})");
         result.Layout = layout;
         SparseTensors.Add(result);
         return result;

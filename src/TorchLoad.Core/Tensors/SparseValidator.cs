@@ -39,7 +39,6 @@ internal static class SparseValidator
         var compressed = rowMajor ? t.CrowIndices! : t.CcolIndices!;
         var plain = rowMajor ? t.ColIndices! : t.RowIndices!;
         if (t.Rank < 2) throw Bad($"a {t.Layout} tensor needs at least 2 dimensions");
-        var batch = t.Rank - 2 - (t.Values!.Rank - 1 - (t.Layout == TorchLayout.SparseBsr || t.Layout == TorchLayout.SparseBsc ? 2 : 0));
         if (compressed.Rank != 1 || plain.Rank != 1) return; // batched compressed layouts: only 1-D indices are checked
         var comp = Longs(compressed, "compressed indices");
         var pl = Longs(plain, "plain indices");
@@ -53,10 +52,9 @@ internal static class SparseValidator
         for (var i = 1; i < comp.Length; i++)
             if (comp[i] < comp[i - 1]) throw Bad("compressed indices must not decrease");
         if (comp[^1] != pl.Length) throw Bad($"compressed indices end at {comp[^1]} but there are {pl.Length} plain indices");
-        if (t.Values.Shape[0] != pl.Length) throw Bad($"{t.Layout} has {pl.Length} indices but {t.Values.Shape[0]} values");
+        if (t.Values!.Shape[0] != pl.Length) throw Bad($"{t.Layout} has {pl.Length} indices but {t.Values.Shape[0]} values");
         foreach (var p in pl)
             if (p < 0 || p >= plainDim) throw Bad($"plain index {p} is outside size {plainDim}");
-        _ = batch;
     }
 
     private static long[] Longs(TorchTensor t, string what)

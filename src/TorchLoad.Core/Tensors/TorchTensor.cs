@@ -48,7 +48,8 @@ public sealed class TorchTensor
     /// <summary>Where the data lives now.</summary>
     public string Device => DeviceOverride ?? Storage?.Device ?? Values?.Device ?? "meta";
 
-    public long ElementCount => ShapeMath.Count(Shape);
+    /// <summary>Number of elements (long.MaxValue when the shape's product does not fit, e.g. a hostile sparse size).</summary>
+    public long ElementCount => ShapeMath.CountSaturating(Shape);
     public int Rank => Shape.Length;
 
     // ---- quantized
@@ -142,6 +143,18 @@ internal static class ShapeMath
     {
         long n = 1;
         foreach (var d in shape) n = checked(n * d);
+        return n;
+    }
+
+    public static long CountSaturating(long[] shape)
+    {
+        long n = 1;
+        foreach (var d in shape)
+        {
+            if (d <= 0) return d == 0 ? 0 : -1;
+            if (n > long.MaxValue / d) n = long.MaxValue;
+            else n *= d;
+        }
         return n;
     }
 
