@@ -66,7 +66,7 @@ internal static class LegacyCheckpoint
 
         // storage blobs, in the key list's order (sorted as strings by the writer; never re-sorted here)
         long offset = pos;
-        var reads = new List<(TorchStorage, Func<Action<long>, StorageBuffer>)>();
+        var reads = new List<TorchStorage>();
         var listed = new HashSet<string>(StringComparer.Ordinal);
         foreach (var k in keyList)
         {
@@ -85,8 +85,7 @@ internal static class LegacyCheckpoint
                     $"Unexpected end of file: storage '{key}' needs {storage.ByteLength} bytes at {dataOffset}, the file has {file.Length - dataOffset} left", $"legacy storage {key}", dataOffset);
             storage.RecordName = $"legacy storage {key}";
             storage.FileOffset = dataOffset;
-            var s = storage;
-            reads.Add((storage, report => file.ReadToHost(dataOffset, s.ByteLength, s.RecordName, session.Cancel, report, session.SmallStorages)));
+            reads.Add(storage);
             offset = dataOffset + storage.ByteLength;
         }
         var missing = session.StorageOrder.FirstOrDefault(s => s.ViewOf is null && !listed.Contains(s.Key));
@@ -95,7 +94,7 @@ internal static class LegacyCheckpoint
         if (offset < file.Length) checkpoint.Warnings.Add($"{file.Length - offset} bytes follow the last storage (another save appended to the same stream?)");
 
         if (session.Options.MetadataOnly) return checkpoint;
-        session.ReadStorages(reads);
+        session.ReadStorages(reads, (s, report) => file.ReadToHost(s.FileOffset, s.ByteLength, s.RecordName, session.Cancel, report, session.SmallStorages));
         session.ConnectViews();
         LoadSession.ValidateSparse(host.SparseTensors);
         session.Place(host);

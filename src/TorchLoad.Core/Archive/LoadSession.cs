@@ -45,6 +45,13 @@ internal sealed class LoadSession : IDisposable
         return result;
     }
 
+    /// <summary>Pre-sizes the storage tables when the container knows how many storages to expect.</summary>
+    public void ExpectStorages(int count)
+    {
+        Storages.EnsureCapacity(count);
+        StorageOrder.Capacity = Math.Max(StorageOrder.Capacity, count);
+    }
+
     public void AddStorage(TorchStorage storage)
     {
         if (!Storages.TryAdd(storage.Key, storage))
@@ -123,29 +130,30 @@ internal sealed class LoadSession : IDisposable
     /// fresh memory the page faults, not the copy, are the cost, and they run in parallel. Progress
     /// is reported from the calling thread only (PowerShell's Write-Progress must be called there).
     /// </summary>
-    public void ReadStorages(IReadOnlyList<(TorchStorage Storage, Func<Action<long>, StorageBuffer> Read)> reads)
+    public void ReadStorages(IReadOnlyList<TorchStorage> storages, Func<TorchStorage, Action<long>, StorageBuffer> read)
     {
-        var total = reads.Sum(r => r.Storage.ByteLength);
+        long total = 0;
+        foreach (var s in storages) total += s.ByteLength;
         long done = 0;
         var progress = Options.Progress;
-        void Count(long n) => Interlocked.Add(ref done, n);
+        Action<long> count = n => Interlocked.Add(ref done, n);
 
-        var large = new List<(TorchStorage Storage, Func<Action<long>, StorageBuffer> Read)>();
-        foreach (var r in reads)
+        var large = new List<TorchStorage>();
+        foreach (var s in storages)
         {
-            if (r.Storage.ByteLength > ParallelReadThreshold) { large.Add(r); continue; }
+            if (s.ByteLength > ParallelReadThreshold) { large.Add(s); continue; }
             Cancel.ThrowIfCancellationRequested();
-            r.Storage.Buffer = r.Read(Count);
+            s.Buffer = read(s, count);
         }
         var workers = Math.Min(large.Count, Math.Clamp(Environment.ProcessorCount, 1, 4));
         if (workers <= 1)
         {
-            foreach (var r in large)
+            foreach (var s in large)
             {
                 Cancel.ThrowIfCancellationRequested();
-                r.Storage.Buffer = r.Read(n => { Count(n); progress?.Invoke(Interlocked.Read(ref done), total); });
+                s.Buffer = read(s, n => { count(n); progress?.Invoke(Interlocked.Read(ref done), total); });
             }
-            ReportPressure(large.Select(l => l.Storage));
+            ReportPressure(large);
             return;
         }
         var next = -1;
@@ -155,7 +163,7 @@ internal sealed class LoadSession : IDisposable
             int i;
             while ((i = Interlocked.Increment(ref next)) < large.Count && !stop.IsCancellationRequested)
             {
-                try { large[i].Storage.Buffer = large[i].Read(Count); }
+                try { large[i].Buffer = read(large[i], count); }
                 catch { stop.Cancel(); throw; }
             }
         })).ToArray();
@@ -171,7 +179,7 @@ internal sealed class LoadSession : IDisposable
             var first = inner.FirstOrDefault(x => x is TorchLoadException) ?? inner.FirstOrDefault(x => x is not OperationCanceledException) ?? inner[0];
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
         }
-        ReportPressure(large.Select(l => l.Storage));
+        ReportPressure(large);
         progress?.Invoke(Interlocked.Read(ref done), total);
     }
 

@@ -43,7 +43,7 @@ internal static class TarCheckpoint
         var p = 0;
         var count = Count(session.RunPickle(helper, sSpan, "storages", out var n, out _), "storages");
         p += n;
-        var reads = new List<(TorchStorage, Func<Action<long>, StorageBuffer>)>();
+        var reads = new List<TorchStorage>();
         for (long i = 0; i < count; i++)
         {
             if (session.RunPickle(helper, sSpan[p..], "storages", out n, out _) is not object?[] { Length: 3 } entry)
@@ -61,8 +61,7 @@ internal static class TarCheckpoint
             var storage = new TorchStorage(key, dtype, numel, location) { RecordName = "storages", FileOffset = sOff + p };
             if (session.Storages.ContainsKey(key)) throw new TorchLoadException(TorchLoadErrorReason.DuplicateRecord, $"Storage key '{key}' appears twice", "storages");
             session.AddStorage(storage);
-            var dataOffset = sOff + p;
-            reads.Add((storage, report => file.ReadToHost(dataOffset, nbytes, "storages", session.Cancel, report, session.SmallStorages)));
+            reads.Add(storage);
             p += (int)nbytes;
         }
         if (session.RunPickle(helper, sSpan[p..], "storages", out n, out _) is not List<object?> views) throw Bad("storages", "the storage view list is not a list");
@@ -129,7 +128,7 @@ internal static class TarCheckpoint
             Version = 1000, PickleProtocol = protocol, Globals = host.GlobalsSeen.Distinct().ToList(), Records = members.Keys.ToList(),
         };
         if (session.Options.MetadataOnly) return checkpoint;
-        session.ReadStorages(reads);
+        session.ReadStorages(reads, (s, report) => file.ReadToHost(s.FileOffset, s.ByteLength, "storages", session.Cancel, report, session.SmallStorages));
         session.ConnectViews();
         session.Place(host);
         session.ConnectViews();

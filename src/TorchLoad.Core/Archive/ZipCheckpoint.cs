@@ -24,7 +24,7 @@ internal static class ZipCheckpoint
         if (slash <= 0) throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Record '{first}' is not in a folder: a torch.save archive keeps everything under one top folder", first);
         var prefix = first[..slash];
         var byName = new Dictionary<string, ZipRecord>(StringComparer.Ordinal);
-        var dataRecords = new Dictionary<string, ZipRecord>(StringComparer.Ordinal); // data/<key> by key: one lookup per storage, no string building
+        var dataRecords = new Dictionary<string, ZipRecord>(records.Count, StringComparer.Ordinal); // data/<key> by key: one lookup per storage, no string building
         var dataFolder = prefix + "/data/";
         foreach (var r in records)
         {
@@ -69,12 +69,13 @@ internal static class ZipCheckpoint
             if (record.Size != nbytes)
                 throw new TorchLoadException(TorchLoadErrorReason.StorageSizeMismatch,
                     $"Record size ({record.Size} bytes) does not match the size the pickle declares for storage '{key}' ({nbytes} bytes = {numel} elements * {dtype.ElementSize} bytes/element for {dtype})", record.Name);
-            var storage = new TorchStorage(key, dtype, numel, location) { RecordName = record.Name, FileOffset = record.IsStored ? record.DataOffset : -1 };
+            var storage = new TorchStorage(key, dtype, numel, location) { RecordName = record.Name, FileOffset = record.IsStored ? record.DataOffset : -1, Source = record };
             session.AddStorage(storage);
             pending.Add((storage, record));
             return storage;
         }
 
+        session.ExpectStorages(dataRecords.Count);
         var host = session.NewUnpickler(PersistentLoad);
         var pickleBytes = ReadRecord(session, pkl, session.Limits.MaxPickleBytes, nameof(LoadLimits.MaxPickleBytes));
         var root = session.RunPickle(host, pickleBytes, pkl.Name, out var consumed, out var protocol, wholePickle: true);
@@ -98,8 +99,8 @@ internal static class ZipCheckpoint
         }
         else
         {
-            session.ReadStorages(pending.OrderBy(p => p.Item2.DataOffset)
-                .Select(p => (p.Item1, (Func<Action<long>, StorageBuffer>)(report => ReadStorage(session, p.Item2, report)))).ToList());
+            pending.Sort((a, b) => a.Item2.DataOffset.CompareTo(b.Item2.DataOffset)); // file order
+            session.ReadStorages(pending.ConvertAll(p => p.Item1), (s, report) => ReadStorage(session, (ZipRecord)s.Source!, report));
         }
         if (byteOrder == "big") session.SwapByteOrder(host.Tensors);
         LoadSession.ValidateSparse(host.SparseTensors);

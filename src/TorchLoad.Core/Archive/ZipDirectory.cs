@@ -35,7 +35,7 @@ internal static class ZipDirectory
         if (cdSize > int.MaxValue) throw Invalid("the central directory is larger than 2 GiB", cdOffset);
         var cd = file.ReadBytes(cdOffset, (int)cdSize, "zip central directory");
         var records = new List<ZipRecord>((int)count);
-        var names = new HashSet<string>(StringComparer.Ordinal);
+        var names = new HashSet<string>((int)count, StringComparer.Ordinal);
         var pos = 0;
         for (long i = 0; i < count; i++)
         {

@@ -44,6 +44,9 @@ public sealed class TorchStorage : IDisposable
     /// <summary>For a legacy storage view: its first element in <see cref="ViewOf"/>.</summary>
     public long ViewOffset { get; internal set; }
 
+    /// <summary>What the container reader needs to read the bytes later (its zip record).</summary>
+    internal object? Source { get; set; }
+
     /// <summary>True when the file's storage is mapped rather than copied (<c>-Mmap</c>).</summary>
     public bool IsMapped { get; internal set; }
 
