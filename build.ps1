@@ -14,6 +14,8 @@
     Bench  Build, then bench/Invoke-Benchmark.ps1: torch.load (Debian's python3-torch, installed if
            missing) vs Import-TorchCheckpoint eager and -Mmap vs Get-TorchStorage -Path on a 1 GiB and a
            20,000-tensor checkpoint, medians and ratios from one alternating run (not part of Test).
+    Differential  Build, then generate 150 checkpoints with Debian's real PyTorch (installed if missing;
+           seeded, tests/differential/make_cases.py) and compare every value TorchLoad reads with torch.load's.
     Fuzz   Build the SharpFuzz harness and run afl++ for -Seconds (fuzz/Invoke-Fuzz.ps1); -Smoke runs the
            in-process mutation smoke instead (no afl).
 
@@ -25,7 +27,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Fuzz')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Fuzz', 'Differential')]
     [string]$Task = 'Build',
 
     [ValidateSet('Release', 'Debug')]
@@ -329,6 +331,13 @@ try {
         'Bench' {
             Invoke-Build
             Exec { & $pwsh -NoProfile -NonInteractive -File "$root/bench/Invoke-Benchmark.ps1" -ModulePath "$moduleDir/TorchLoad.psd1" -WorkDir "$root/bench-out" }
+        }
+        'Differential' {
+            Invoke-Build
+            Exec { & $pwsh -NoProfile -NonInteractive -File "$root/build/Install-DebianTorch.ps1" }
+            $cases = Join-Path $root 'bench-out/differential'
+            Exec { /usr/bin/python3 "$root/tests/differential/make_cases.py" --out $cases }
+            Exec { & $pwsh -NoProfile -NonInteractive -File "$root/tests/differential/Compare-Differential.ps1" -ModulePath "$moduleDir/TorchLoad.psd1" -CasesPath $cases }
         }
         'Fuzz' {
             if (-not (Test-Path "$root/fuzz/Invoke-Fuzz.ps1")) { throw 'build.ps1 -Task Fuzz: fuzz/Invoke-Fuzz.ps1 is missing.' }

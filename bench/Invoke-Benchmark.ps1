@@ -114,24 +114,7 @@ function Get-Median([double[]]$Values) {
 function Get-LoadAverage { ((Get-Content -Raw /proc/loadavg) -split ' ')[0..2] -join ' ' }
 
 # --- 1. Debian's PyTorch ---------------------------------------------------------------------------------
-function Test-Torch {
-    if (-not (Test-Path -LiteralPath $python)) { return $false }
-    $r = Invoke-Process $python @('-c', 'import torch') -TimeoutSec 120
-    $r.ExitCode -eq 0
-}
-if (-not (Test-Torch)) {
-    Write-Step "$python cannot import torch: apt-get install -y python3-torch python3-numpy (about a minute)"
-    $env:DEBIAN_FRONTEND = 'noninteractive'
-    $isRoot = (& id -u) -eq '0'
-    $prefix = if ($isRoot) { @() } elseif (Get-Command sudo -ErrorAction Ignore) { @('sudo', '-n') }
-              else { throw "Installing python3-torch needs root (or sudo): run 'apt-get install -y python3-torch python3-numpy' as root." }
-    foreach ($cmd in @(@('apt-get', 'update'), @('apt-get', 'install', '-y', 'python3-torch', 'python3-numpy'))) {
-        $full = @($prefix) + $cmd
-        & $full[0] $full[1..($full.Count - 1)]
-        if ($LASTEXITCODE) { throw "$($full -join ' ') failed with exit code $LASTEXITCODE" }
-    }
-    if (-not (Test-Torch)) { throw "$python still cannot import torch after installing python3-torch" }
-}
+& (Join-Path $PSScriptRoot '../build/Install-DebianTorch.ps1') -Python $python
 
 # --- 2. Inputs -------------------------------------------------------------------------------------------
 Write-Step "inputs in $WorkDir (bench/make_inputs.py with $python; written only if absent)"
