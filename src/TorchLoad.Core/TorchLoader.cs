@@ -22,6 +22,7 @@ public static class TorchLoader
             {
                 CheckpointFormat.Zip => ZipCheckpoint.Load(session),
                 CheckpointFormat.Tar => TarCheckpoint.Load(session),
+                CheckpointFormat.Safetensors => SafetensorsCheckpoint.Load(session),
                 _ => LegacyCheckpoint.Load(session),
             };
         }
@@ -63,10 +64,11 @@ public static class TorchLoader
         if (head.AsSpan().StartsWith("PYTORCH1"u8))
             throw new TorchLoadException(TorchLoadErrorReason.UnsupportedFormat, "This archive format comes from a PyTorch preview release (PYTORCH1) and is not supported.");
         if (TarCheckpoint.LooksLikeTar(head)) return CheckpointFormat.Tar;
+        if (Safetensors.SafetensorsFile.LooksLikeSafetensors(head, file.Length)) return CheckpointFormat.Safetensors;
         if (head.AsSpan().StartsWith("PK"u8))
             throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, "The file starts like a zip archive but not with a local file header (PK\\3\\4), which torch.load requires.", null, 0);
         return CheckpointFormat.Legacy;
     }
 
-    private enum CheckpointFormat { Zip, Legacy, Tar }
+    private enum CheckpointFormat { Zip, Legacy, Tar, Safetensors }
 }

@@ -97,7 +97,7 @@ internal static class LegacyCheckpoint
         session.ReadStorages(reads, (s, report) => file.ReadToHost(s.FileOffset, s.ByteLength, s.RecordName, session.Cancel, report, session.SmallStorages));
         session.ConnectViews();
         LoadSession.ValidateSparse(host.SparseTensors);
-        session.Place(host);
+        session.Place(host.DeviceTensors);
         session.ConnectViews();
         return checkpoint;
     }

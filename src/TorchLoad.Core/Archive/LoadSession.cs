@@ -208,10 +208,10 @@ internal sealed class LoadSession : IDisposable
     }
 
     /// <summary>map_location: every storage restored where the options say, or DeviceUnavailable.</summary>
-    public void Place(TorchUnpickler host)
+    public void Place(IReadOnlyList<TorchTensor> deviceTensors)
     {
         foreach (var s in StorageOrder.Where(s => s.ViewOf is null)) DevicePlacement.Restore(s, Options.MapLocation);
-        foreach (var t in host.DeviceTensors)
+        foreach (var t in deviceTensors)
         {
             if (!DeviceRegistry.IsAvailable(t.DeviceOverride!))
                 throw DevicePlacement.Unavailable(t.DeviceOverride!, "a tensor rebuilt on that device");

@@ -130,7 +130,7 @@ internal static class TarCheckpoint
         if (session.Options.MetadataOnly) return checkpoint;
         session.ReadStorages(reads, (s, report) => file.ReadToHost(s.FileOffset, s.ByteLength, "storages", session.Cancel, report, session.SmallStorages));
         session.ConnectViews();
-        session.Place(host);
+        session.Place(host.DeviceTensors);
         session.ConnectViews();
         return checkpoint;
     }

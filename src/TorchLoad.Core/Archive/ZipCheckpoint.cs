@@ -104,7 +104,7 @@ internal static class ZipCheckpoint
         }
         if (byteOrder == "big") session.SwapByteOrder(host.Tensors);
         LoadSession.ValidateSparse(host.SparseTensors);
-        session.Place(host);
+        session.Place(host.DeviceTensors);
         return checkpoint;
     }
 

@@ -129,43 +129,82 @@ public static class SafetensorsFile
         ShapeMath.TryBytes(t.ElementCount, t.DType.ElementSize, out var n) && n <= Array.MaxLength ? n
             : throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"Tensor of {t.ElementCount} elements is too large to export") { LimitName = "Array.MaxLength" };
 
-    /// <summary>Reads a .safetensors file back, checking the header rules (size, JSON, offsets contiguous and in bounds).</summary>
+    /// <summary>One entry of a safetensors header: where its bytes are (absolute file offsets).</summary>
+    public sealed record Entry(string Name, string Code, TorchDType DType, long[] Shape, long FileOffset, long Length);
+
+    /// <summary>True when the file starts like a safetensors file: a header length that fits, then '{'.</summary>
+    internal static bool LooksLikeSafetensors(ReadOnlySpan<byte> head, long fileLength) =>
+        head.Length >= 9 && head[8] == (byte)'{' && BinaryPrimitives.ReadUInt64LittleEndian(head) is var n && n >= 2 && n <= MaxHeader && (long)n <= fileLength - 8;
+
+    private const int MaxHeader = 100_000_000; // the format's own limit
+
+    /// <summary>
+    /// The header, checked as the format requires: JSON object, known dtypes, shapes matching byte
+    /// ranges, ranges inside the file, contiguous, no gaps or overlaps, metadata string to string.
+    /// </summary>
+    internal static (List<Entry> Entries, Dictionary<string, string> Metadata) ReadHeader(Archive.FileSource file)
+    {
+        if (file.Length < 8) throw Bad("the file is shorter than its 8-byte header length");
+        Span<byte> len = stackalloc byte[8];
+        file.ReadExactly(0, len, "safetensors header");
+        var n = BinaryPrimitives.ReadUInt64LittleEndian(len);
+        if (n < 2 || n > MaxHeader || (long)n > file.Length - 8) throw Bad($"header length {n} is out of range");
+        var header = new byte[(int)n];
+        file.ReadExactly(8, header, "safetensors header");
+        if (header[0] != (byte)'{') throw Bad("the header does not start with '{'");
+        var dataStart = 8 + (long)n;
+        var dataLength = file.Length - dataStart;
+        var entries = new List<Entry>();
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        try
+        {
+            using var doc = JsonDocument.Parse(header.AsMemory().TrimEnd((byte)' '), new JsonDocumentOptions { MaxDepth = 8 });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad("the header is not a JSON object");
+            foreach (var p in doc.RootElement.EnumerateObject())
+            {
+                if (p.Name == "__metadata__")
+                {
+                    foreach (var m in p.Value.EnumerateObject())
+                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : throw Bad("metadata values must be strings");
+                    continue;
+                }
+                var offsets = p.Value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+                if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength) throw Bad($"{p.Name}: data_offsets lie outside the data");
+                var shape = p.Value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+                if (shape.Any(d => d < 0) || shape.Length > 64) throw Bad($"{p.Name}: bad shape");
+                var code = p.Value.GetProperty("dtype").GetString() ?? "";
+                var torchName = Codes.FirstOrDefault(c => c.Value == code).Key ?? throw Bad($"{p.Name}: unknown dtype {code}");
+                var dtype = TorchDType.FromName(torchName);
+                if (!ShapeMath.TryBytes(ShapeMath.CountSaturating(shape), dtype.ElementSize, out var bytes) || bytes != offsets[1] - offsets[0])
+                    throw Bad($"{p.Name}: shape and data_offsets disagree");
+                entries.Add(new Entry(p.Name, code, dtype, shape, dataStart + offsets[0], bytes));
+            }
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException or FormatException)
+        {
+            throw Bad($"the header is malformed: {e.Message}");
+        }
+        if (entries.Select(e => e.Name).Distinct(StringComparer.Ordinal).Count() != entries.Count) throw Bad("two tensors have one name");
+        var expect = dataStart;
+        foreach (var e in entries.OrderBy(e => e.FileOffset))
+        {
+            if (e.FileOffset != expect) throw Bad("tensor data has gaps or overlaps");
+            expect += e.Length;
+        }
+        if (expect != file.Length) throw Bad("tensor data does not cover the byte buffer exactly");
+        return (entries, metadata);
+    }
+
+    /// <summary>Reads a .safetensors file back into memory, checking the header rules (tests, small files).</summary>
     public static (IReadOnlyList<SafetensorsTensor> Tensors, IReadOnlyDictionary<string, string> Metadata) Read(string path)
     {
-        var bytes = File.ReadAllBytes(path);
-        if (bytes.Length < 8) throw Bad("the file is shorter than its 8-byte header length");
-        var n = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        if (n > 100_000_000 || (long)n > bytes.Length - 8) throw Bad($"header length {n} is out of range");
-        var headerBytes = bytes.AsSpan(8, (int)n);
-        if (headerBytes.Length == 0 || headerBytes[0] != (byte)'{') throw Bad("the header does not start with '{'");
-        using var doc = JsonDocument.Parse(Encoding.UTF8.GetString(headerBytes).TrimEnd(' '));
-        var data = bytes.AsMemory(8 + (int)n);
-        var tensors = new List<SafetensorsTensor>();
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        var spans = new List<(long Begin, long End)>();
-        foreach (var p in doc.RootElement.EnumerateObject())
+        using var file = new Archive.FileSource(path);
+        var (entries, metadata) = ReadHeader(file);
+        var tensors = entries.Select(e =>
         {
-            if (p.Name == "__metadata__")
-            {
-                foreach (var m in p.Value.EnumerateObject()) metadata[m.Name] = m.Value.GetString() ?? throw Bad("metadata values must be strings");
-                continue;
-            }
-            var offsets = p.Value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-            if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > data.Length) throw Bad($"{p.Name}: bad data_offsets");
-            var shape = p.Value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-            var dtype = p.Value.GetProperty("dtype").GetString()!;
-            var size = Codes.FirstOrDefault(c => c.Value == dtype).Key is { } torchName ? TorchDType.FromName(torchName).ElementSize : throw Bad($"{p.Name}: unknown dtype {dtype}");
-            if (shape.Aggregate(1L, (a, d) => checked(a * d)) * size != offsets[1] - offsets[0]) throw Bad($"{p.Name}: shape and data_offsets disagree");
-            spans.Add((offsets[0], offsets[1]));
-            tensors.Add(new SafetensorsTensor(p.Name, dtype, shape, data.Slice((int)offsets[0], (int)(offsets[1] - offsets[0])).ToArray()));
-        }
-        long expect = 0;
-        foreach (var (b, e) in spans.OrderBy(s => s.Begin))
-        {
-            if (b != expect) throw Bad("tensor data has gaps or overlaps");
-            expect = e;
-        }
-        if (expect != data.Length) throw Bad("tensor data does not cover the byte buffer exactly");
+            if (e.Length > Array.MaxLength) throw Bad($"{e.Name} is too large to read into one array");
+            return new SafetensorsTensor(e.Name, e.Code, e.Shape, file.ReadBytes(e.FileOffset, (int)e.Length, e.Name));
+        }).ToList();
         return (tensors, metadata);
     }
 
