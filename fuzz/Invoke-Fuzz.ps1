@@ -80,6 +80,9 @@ function New-SeedCorpus([string]$Dir) {
             Where-Object { $_.Length -gt 0 -and $_.Length -lt 64KB -and $_.Name -ne 'README.md' } |
             ForEach-Object { Copy-Item -LiteralPath $_.FullName -Destination (Join-Path $Dir "$(Get-ShortHash $_.FullName).bin") -Force }
     }
+    # formats no fixture set has (safetensors), kept in the repository
+    Get-ChildItem -LiteralPath (Join-Path $PSScriptRoot 'seeds') -File -ErrorAction Ignore |
+        ForEach-Object { Copy-Item -LiteralPath $_.FullName -Destination (Join-Path $Dir "$(Get-ShortHash $_.FullName).bin") -Force }
     $count = @(Get-ChildItem -LiteralPath $Dir -File).Count
     if ($count -eq 0) { throw "No seed under 64 KiB in $fixtures." }
     Write-Host "seed corpus: $count files in $Dir"
