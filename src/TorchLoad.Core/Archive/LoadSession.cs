@@ -139,12 +139,15 @@ internal sealed class LoadSession : IDisposable
         Action<long> count = n => Interlocked.Add(ref done, n);
 
         var large = new List<TorchStorage>();
+        long reported = 0;
         foreach (var s in storages)
         {
             if (s.ByteLength > ParallelReadThreshold) { large.Add(s); continue; }
             Cancel.ThrowIfCancellationRequested();
             s.Buffer = read(s, count);
+            if (progress is not null && done - reported >= ProgressStep) { reported = done; progress(done, total); }
         }
+        if (large.Count == 0) { progress?.Invoke(done, total); return; }
         var workers = Math.Min(large.Count, Math.Clamp(Environment.ProcessorCount, 1, 4));
         if (workers <= 1)
         {
@@ -184,6 +187,7 @@ internal sealed class LoadSession : IDisposable
     }
 
     private const long ParallelReadThreshold = 4 << 20;
+    private const long ProgressStep = 8 << 20;
 
     /// <summary>One AddMemoryPressure for all host buffers read with deferred pressure (see HostBuffer).</summary>
     private static void ReportPressure(IEnumerable<TorchStorage> storages)
