@@ -16,10 +16,10 @@ internal sealed class LoadSession : IDisposable
     public LoadSession(string path, TorchLoadOptions options)
     {
         Options = options;
-        File = new FileSource(path);
         var allowed = new HashSet<string>(SafeGlobalRegistry.Snapshot(), StringComparer.Ordinal);
-        foreach (var name in options.SafeGlobals) allowed.Add(SafeGlobalRegistry.Validate(name));
+        foreach (var name in options.SafeGlobals) allowed.Add(SafeGlobalRegistry.Validate(name)); // before opening: a refusal leaks no handle
         _allowed = allowed;
+        File = new FileSource(path);
     }
 
     public TorchLoadOptions Options { get; }
