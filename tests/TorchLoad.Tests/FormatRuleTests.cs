@@ -379,6 +379,24 @@ public class FormatRuleTests
     // ------------------------------------------------------------------ legacy stream
 
     [Fact]
+    public void Legacy_ManyStorageKeys_LoadOnASmallStack()
+    {
+        // Regression: the blob-header buffer was stackalloc'd inside the per-key loop, so the stack grew by
+        // 8 bytes per key until the method returned; 40,000 keys overflow a 256 KiB stack that way.
+        const int n = 40_000;
+        var keys = Enumerable.Range(0, n).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        var pickle = Pickle(keys.Select(k => (object?)Float32Tensor(k, 1, [1], legacy: true)).ToArray());
+        var file = Legacy(pickle, keys, keys.Select(k => (1L, Floats(1f))).ToList());
+        TorchCheckpoint? cp = null;
+        Exception? failure = null;
+        var thread = new Thread(() => { try { cp = Load(file); } catch (Exception e) { failure = e; } }, maxStackSize: 256 << 10);
+        thread.Start();
+        thread.Join();
+        Assert.Null(failure);
+        Assert.Equal(n, cp!.Storages.Count);
+    }
+
+    [Fact]
     public void Legacy_KeyListOrderIsHonouredNotResorted()
     {
         // "9" before "10" is not lexicographic order: re-sorting would hand "10" the first blob

@@ -408,7 +408,7 @@ public class PickleOpcodeTests
     public void EmptyDict()
     {
         var d = Dict(Run("}."));
-        Assert.Equal(0, d.Count);
+        Assert.Empty(d);
         Assert.Equal("dict", d.PythonType);
     }
 
@@ -662,7 +662,7 @@ public class PickleOpcodeTests
     {
         var d = Dict(Run("ccollections\nOrderedDict\n)R}\u008c\u0009_metadata}\u008c\u0001vK\u0001ssb."));
         Assert.Equal("collections.OrderedDict", d.PythonType);
-        Assert.Equal(0, d.Count);
+        Assert.Empty(d);
         var meta = Assert.IsType<PyDict>(d.Attributes!["_metadata"]);
         Assert.Equal(1L, meta["v"]);
     }

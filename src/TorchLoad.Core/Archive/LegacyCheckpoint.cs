@@ -68,12 +68,12 @@ internal static class LegacyCheckpoint
         long offset = pos;
         var reads = new List<TorchStorage>();
         var listed = new HashSet<string>(StringComparer.Ordinal);
+        Span<byte> header = stackalloc byte[8]; // once: a stackalloc inside the loop would grow the stack per key (hostile key lists)
         foreach (var k in keyList)
         {
             var key = LoadSession.PidString(k, "key");
             if (!session.Storages.TryGetValue(key, out var storage) || storage.ViewOf is not null || !listed.Add(key))
                 throw new TorchLoadException(TorchLoadErrorReason.MalformedPickle, $"The storage key list names '{key}', which the object pickle never declared as a storage", "legacy storage keys", keysOffset);
-            Span<byte> header = stackalloc byte[8];
             file.ReadExactly(offset, header, $"legacy storage {key}");
             var count = BinaryPrimitives.ReadInt64LittleEndian(header);
             if (count != storage.ElementCount)

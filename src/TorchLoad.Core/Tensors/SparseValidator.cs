@@ -42,9 +42,10 @@ internal static class SparseValidator
         if (compressed.Rank != 1 || plain.Rank != 1) return; // batched compressed layouts: only 1-D indices are checked
         var comp = Longs(compressed, "compressed indices");
         var pl = Longs(plain, "plain indices");
+        var values = t.Values!;
         var blocks = t.Layout == TorchLayout.SparseBsr || t.Layout == TorchLayout.SparseBsc;
-        var blockRows = blocks && t.Values.Rank >= 3 ? t.Values.Shape[1] : 1;
-        var blockCols = blocks && t.Values.Rank >= 3 ? t.Values.Shape[2] : 1;
+        var blockRows = blocks && values.Rank >= 3 ? values.Shape[1] : 1;
+        var blockCols = blocks && values.Rank >= 3 ? values.Shape[2] : 1;
         var compressedDim = rowMajor ? t.Shape[^2] / Math.Max(blockRows, 1) : t.Shape[^1] / Math.Max(blockCols, 1);
         var plainDim = rowMajor ? t.Shape[^1] / Math.Max(blockCols, 1) : t.Shape[^2] / Math.Max(blockRows, 1);
         if (comp.Length != compressedDim + 1) throw Bad($"{t.Layout} compressed indices have {comp.Length} entries, expected {compressedDim + 1}");
@@ -52,7 +53,7 @@ internal static class SparseValidator
         for (var i = 1; i < comp.Length; i++)
             if (comp[i] < comp[i - 1]) throw Bad("compressed indices must not decrease");
         if (comp[^1] != pl.Length) throw Bad($"compressed indices end at {comp[^1]} but there are {pl.Length} plain indices");
-        if (t.Values!.Shape[0] != pl.Length) throw Bad($"{t.Layout} has {pl.Length} indices but {t.Values.Shape[0]} values");
+        if (values.Shape[0] != pl.Length) throw Bad($"{t.Layout} has {pl.Length} indices but {values.Shape[0]} values");
         foreach (var p in pl)
             if (p < 0 || p >= plainDim) throw Bad($"plain index {p} is outside size {plainDim}");
     }

@@ -70,7 +70,8 @@ public sealed class GetTorchStorageCommand : TorchCmdletBase
                 {
                     WeightsOnly = WeightsOnly, SafeGlobals = SafeGlobal ?? [], MetadataOnly = true, Cancellation = Cancellation,
                 });
-                var byStorage = TensorWalker.Storages(checkpoint.Root).ToDictionary(x => x.Storage, x => x.TensorPaths, ReferenceEqualityComparer.Instance);
+                var byStorage = new Dictionary<TorchStorage, List<string>>(ReferenceEqualityComparer.Instance);
+                foreach (var (s, paths) in TensorWalker.Storages(checkpoint.Root)) byStorage[s] = paths;
                 foreach (var storage in checkpoint.Storages)
                 {
                     Fill(storage, byStorage.TryGetValue(storage, out var paths) ? paths : []);
