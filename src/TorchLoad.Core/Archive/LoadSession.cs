@@ -111,18 +111,12 @@ internal sealed class LoadSession : IDisposable
         }
         foreach (var t in tensors)
         {
-            foreach (var part in TensorParts(t))
+            foreach (var part in t.Parts().Select(p => p.Part).Prepend(t))
                 if (part.Storage is { } s) Swap(s.ViewOf ?? s, part.DType);
         }
         foreach (var s in StorageOrder) Swap(s.ViewOf ?? s, s.DType);
     }
 
-    public static IEnumerable<TorchTensor> TensorParts(TorchTensor t)
-    {
-        yield return t;
-        foreach (var p in new[] { t.Indices, t.Values, t.CrowIndices, t.ColIndices, t.CcolIndices, t.RowIndices, t.QScales, t.QZeroPoints, t.NestedSizes, t.NestedStrides, t.NestedOffsets })
-            if (p is not null) yield return p;
-    }
 
     /// <summary>
     /// Reads the bytes of every root storage straight into its final buffer. Small storages are read

@@ -47,7 +47,7 @@ public sealed class TensorInfo
         foreach (var found in TensorWalker.Walk(root))
         {
             if (found.Tensor is not { } t || parts.Contains(t)) continue;
-            foreach (var p in Archive.LoadSession.TensorParts(t).Skip(1)) parts.Add(p);
+            foreach (var (_, p) in t.Parts()) parts.Add(p);
             var info = Describe(found.Path, t, hash: false, path);
             if (hash)
             {
@@ -81,7 +81,7 @@ public sealed class TensorInfo
         if (t.Layout == TorchLayout.Strided && !t.IsNested)
             return t.Storage is null ? null : Convert.ToHexString(SHA256.HashData(t.ToByteArray())).ToLowerInvariant(); // too large: LimitExceeded
         using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var part in Archive.LoadSession.TensorParts(t).Skip(1))
+        foreach (var (_, part) in t.Parts())
             if (part.Storage is not null) h.AppendData(part.ToByteArray());
         return Convert.ToHexString(h.GetHashAndReset()).ToLowerInvariant();
     }

@@ -26,7 +26,7 @@ public static class TensorWalker
             if (value is TorchTensor t)
             {
                 yield return new Found(path, t, t.Storage);
-                if (seen.Add(t)) PushChildren(stack, path, Parts(t));
+                if (seen.Add(t)) PushChildren(stack, path, t.Parts());
                 continue;
             }
             if (value is TorchStorage storage)
@@ -84,18 +84,6 @@ public static class TensorWalker
     private static void PushChildren(Stack<(string, object?)> stack, string path, IEnumerable<(string Name, TorchTensor Part)> parts)
     {
         foreach (var (name, part) in parts.Reverse()) stack.Push((Join(path, name), part));
-    }
-
-    private static IEnumerable<(string, TorchTensor)> Parts(TorchTensor t)
-    {
-        if (t.Indices is { } a) yield return ("indices", a);
-        if (t.CrowIndices is { } b) yield return ("crow_indices", b);
-        if (t.CcolIndices is { } c) yield return ("ccol_indices", c);
-        if (t.ColIndices is { } d) yield return ("col_indices", d);
-        if (t.RowIndices is { } e) yield return ("row_indices", e);
-        if (t.Values is { } f) yield return ("values", f);
-        if (t.QScales is { } g) yield return ("q_per_channel_scales", g);
-        if (t.QZeroPoints is { } h) yield return ("q_per_channel_zero_points", h);
     }
 
     private static string Join(string path, string key) => path.Length == 0 ? key : $"{path}.{key}";

@@ -122,6 +122,26 @@ public sealed class TorchTensor
         public object? PythonState;
     }
 
+    /// <summary>
+    /// The component tensors (sparse indices and values, per-channel quantization parameters, nested
+    /// buffers), named as torch names them. The one list of them: walkers, audits and byte-order fixing use it.
+    /// </summary>
+    internal IEnumerable<(string Name, TorchTensor Part)> Parts()
+    {
+        if (_extra is not { } x) yield break;
+        if (x.Indices is { } a) yield return ("indices", a);
+        if (x.CrowIndices is { } b) yield return ("crow_indices", b);
+        if (x.CcolIndices is { } c) yield return ("ccol_indices", c);
+        if (x.ColIndices is { } d) yield return ("col_indices", d);
+        if (x.RowIndices is { } e) yield return ("row_indices", e);
+        if (x.Values is { } f) yield return ("values", f);
+        if (x.QScales is { } g) yield return ("q_per_channel_scales", g);
+        if (x.QZeroPoints is { } h) yield return ("q_per_channel_zero_points", h);
+        if (x.NestedSizes is { } i) yield return ("nested_sizes", i);
+        if (x.NestedStrides is { } j) yield return ("nested_strides", j);
+        if (x.NestedOffsets is { } k) yield return ("nested_offsets", k);
+    }
+
     internal TorchTensor ShallowCopy()
     {
         var copy = (TorchTensor)MemberwiseClone();
