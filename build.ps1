@@ -166,6 +166,15 @@ function Invoke-Build {
     $keep = 'TorchLoad.dll', 'TorchLoad.pdb', 'TorchLoad.psd1', 'TorchLoad.format.ps1xml'
     Get-ChildItem -LiteralPath $moduleDir | Where-Object { $_.Name -notin $keep -and $_.Name -ne 'deps' } |
         Move-Item -Destination $deps
+    # The engine again, precompiled for .NET 10 (PowerShell 7.6): ReadyToRun code is only used by the runtime
+    # major version that compiled it, so the net8.0 images above are JIT-compiled method by method there.
+    # ModuleInit loads deps/net10.0/ on .NET 10 and later, deps/ otherwise.
+    if ($rid -match '^(linux|win|osx)-(x64|arm64)$') {
+        Write-Step "dotnet publish src/TorchLoad.Core -f net10.0 (ReadyToRun) -> module/deps/net10.0/"
+        $net10 = Join-Path $deps.FullName 'net10.0'
+        Exec { dotnet publish "$root/src/TorchLoad.Core/TorchLoad.Core.csproj" -c $Configuration -f net10.0 -r $rid --self-contained false -p:PublishReadyToRun=true -o $net10 --nologo -v q }
+        Get-ChildItem -LiteralPath $net10 -File -Filter '*.deps.json' | Remove-Item
+    }
     foreach ($required in 'TorchLoad.dll', 'deps/TorchLoad.Core.dll') {
         if (-not (Test-Path -LiteralPath "$moduleDir/$required")) { throw "Staging failed: module/$required is missing." }
     }

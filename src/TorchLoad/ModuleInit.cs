@@ -26,10 +26,21 @@ public sealed class ModuleInit : IModuleAssemblyInitializer, IModuleAssemblyClea
         name.Name == "TorchLoad.Core" ? DependencyLoadContext.Instance.LoadFromAssemblyName(name) : null;
 }
 
-/// <summary>The private load context over <c>deps/</c>; framework assemblies fall through to the default context.</summary>
+/// <summary>
+/// The private load context over <c>deps/</c>; framework assemblies fall through to the default context.
+/// On .NET 10 and later it loads <c>deps/net10.0/</c> when the build staged it: the same engine compiled
+/// ReadyToRun for .NET 10. A runtime only uses precompiled code of its own major version, so without it
+/// PowerShell 7.6 would JIT every method of the engine from scratch on each first call.
+/// </summary>
 internal sealed class DependencyLoadContext : AssemblyLoadContext
 {
-    private static readonly string DepsDir = Path.Combine(Path.GetDirectoryName(typeof(DependencyLoadContext).Assembly.Location)!, "deps");
+    private static readonly string DepsDir = PickDeps(Path.Combine(Path.GetDirectoryName(typeof(DependencyLoadContext).Assembly.Location)!, "deps"));
+
+    private static string PickDeps(string deps)
+    {
+        var net10 = Path.Combine(deps, "net10.0");
+        return Environment.Version.Major >= 10 && File.Exists(Path.Combine(net10, "TorchLoad.Core.dll")) ? net10 : deps;
+    }
 
     public static readonly DependencyLoadContext Instance = new();
 

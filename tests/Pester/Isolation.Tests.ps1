@@ -33,6 +33,7 @@ $core = $loaded | Where-Object { $_.GetName().Name -eq 'TorchLoad.Core' }
     Zips       = @($loaded | Where-Object { $_.GetName().Name -eq 'ICSharpCode.SharpZipLib' } |
                     ForEach-Object { '{0}@{1}' -f $_.GetName().Version, (& $alc $_) })
     Ilgpu      = @($loaded | Where-Object { $_.GetName().Name -eq 'ILGPU' } | ForEach-Object { & $alc $_ })
+    CorePath   = @($core | ForEach-Object { $_.Location })
 } | ConvertTo-Json -Compress
 '@
     $script = Join-Path $TestDrive 'isolation-child.ps1'
@@ -75,5 +76,43 @@ Describe 'Assembly isolation' {
 
     It 'never loads ILGPU into the default context' {
         @($r.Ilgpu | Where-Object { $_ -ne 'TorchLoad' }) | Should -BeNullOrEmpty
+    }
+}
+
+# A runtime only runs ReadyToRun code whose format major version equals its own (CoreLib's); any other
+# image is JIT-compiled method by method. The build stages the engine twice (deps/ for .NET 8,
+# deps/net10.0/ for .NET 10) and ModuleInit must pick the copy this runtime can use.
+Describe 'Precompiled engine' {
+    BeforeAll {
+        function Get-R2RMajor([string]$Path) {
+            $stream = [IO.File]::OpenRead($Path)
+            try {
+                $pe = [Reflection.PortableExecutable.PEReader]::new($stream)
+                $dir = $pe.PEHeaders.CorHeader.ManagedNativeHeaderDirectory
+                if ($dir.Size -eq 0) { return $null }
+                $offset = 0
+                if (-not $pe.PEHeaders.TryGetDirectoryOffset($dir, [ref]$offset)) { return $null }
+                $reader = [IO.BinaryReader]::new($stream)
+                $stream.Position = $offset
+                if ($reader.ReadUInt32() -ne 0x00525452) { return $null }   # 'RTR'
+                return [int]$reader.ReadUInt16()
+            } finally { $stream.Dispose() }
+        }
+        $runtimeMajor = Get-R2RMajor ([object].Assembly.Location)
+        $out = & (Join-Path $PSHOME 'pwsh') -NoProfile -NonInteractive -File $script -OldZip $oldZip `
+            -ModulePath "$repo/module/TorchLoad.psd1" -Sample "$repo/samples/sd_conv_linear.pt" 2>&1
+        $json = $out | Where-Object { $_ -is [string] -and $_.StartsWith('{') } | Select-Object -Last 1
+        $r = if ($json) { $json | ConvertFrom-Json } else { $null }
+    }
+
+    It 'stages an engine compiled for this runtime''s ReadyToRun format' {
+        $runtimeMajor | Should -Not -BeNullOrEmpty -Because 'CoreLib is always precompiled'
+        $staged = Get-ChildItem -LiteralPath "$repo/module/deps" -Recurse -Filter 'TorchLoad.Core.dll' | ForEach-Object { Get-R2RMajor $_.FullName }
+        $staged | Should -Contain $runtimeMajor -Because "module/deps holds the engine precompiled for ReadyToRun formats $($staged -join ', ')"
+    }
+
+    It 'loads the engine whose precompiled code this runtime uses' {
+        $r.CorePath | Should -HaveCount 1
+        Get-R2RMajor $r.CorePath[0] | Should -Be $runtimeMajor -Because "$($r.CorePath[0]) was loaded on .NET $([Environment]::Version)"
     }
 }

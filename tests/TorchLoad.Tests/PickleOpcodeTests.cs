@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Numerics;
+using System.Text;
 using TorchLoad.Core;
 using TorchLoad.Core.Errors;
 using TorchLoad.Core.Pickle;
@@ -540,6 +541,33 @@ public class PickleOpcodeTests
         var d = Dict(Run("}(\u008c\u0001a]q\u0000\u008c\u0001bh\u0000u."));
         Assert.Same(d["a"], d["b"]);
     }
+
+    [Fact]
+    public void Memo_FarAndNearIndices_AndMemoizedNone()
+    {
+        // 0 and 4095 sit in the first chunk of the memo; 9000 is past 2 * entries + 4096, so it is kept
+        // aside in the sparse table; a memoized None reads back as None, not as an unwritten slot.
+        var t = Tuple(Run("(N\u0094K\u0007r\u00ff\u000f\u0000\u0000K\u0008r\u0028\u0023\u0000\u0000" +
+                          "h\u0000j\u00ff\u000f\u0000\u0000j\u0028\u0023\u0000\u0000t."));
+        Assert.Equal(new object?[] { null, 7L, 8L, null, 7L, 8L }, t);
+    }
+
+    [Fact]
+    public void Memo_IndicesThatDoubleStayBounded()
+    {
+        // A hostile memo: one value put at 1000, 3024, 7072, ... (each twice the last plus 1024) up to 2^31.
+        // Growing a dense memo to the highest index would allocate gigabytes from a 150-byte file.
+        var p = new StringBuilder("\u0080\u0002K\u0005");
+        var indices = new List<uint>();
+        for (ulong i = 1000; i < 1UL << 31; i = i * 2 + 1024) indices.Add((uint)i);
+        foreach (var i in indices) p.Append('r').Append(LE32(i));
+        p.Append('0').Append('j').Append(LE32(indices[^1])).Append('.');
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.Equal(5L, Run(p.ToString()));
+        Assert.InRange(GC.GetAllocatedBytesForCurrentThread() - before, 0, 16L << 20);
+    }
+
+    private static string LE32(uint v) { var b = new byte[4]; BinaryPrimitives.WriteUInt32LittleEndian(b, v); return System.Text.Encoding.Latin1.GetString(b); }
 
     [Theory]
     [InlineData("h\u0003.")]

@@ -34,8 +34,9 @@ internal sealed class FileSource : IDisposable
 
     // Small reads (local headers, small records) are served from one window of the file: a checkpoint
     // with 20,000 records is then a few large reads instead of 40,000 system calls.
+    // The window is native memory (a 1 MiB byte[] would land on the large-object heap every load).
     private const int SmallRead = 64 << 10, WindowSize = 1 << 20;
-    private byte[]? _window;
+    private HostBuffer? _window;
     private long _windowStart = -1;
     private int _windowLength;
 
@@ -49,12 +50,13 @@ internal sealed class FileSource : IDisposable
         {
             if (offset < _windowStart || offset + destination.Length > _windowStart + _windowLength)
             {
-                _window ??= new byte[WindowSize];
+                _window ??= new HostBuffer(WindowSize, deferPressure: true);
+                _windowStart = -1; // until the read below succeeds
                 _windowLength = (int)Math.Min(WindowSize, Length - offset);
                 ReadDirect(offset, _window.AsSpan(0, _windowLength), record);
                 _windowStart = offset;
             }
-            _window.AsSpan((int)(offset - _windowStart), destination.Length).CopyTo(destination);
+            _window!.AsSpan(offset - _windowStart, destination.Length).CopyTo(destination);
             return;
         }
         ReadDirect(offset, destination, record);
@@ -118,13 +120,17 @@ internal sealed class FileSource : IDisposable
     public void Dispose()
     {
         _mapping?.Release();
+        _window?.Dispose();
+        _window = null;
+        _windowStart = -1;
         _handle.Dispose();
     }
 }
 
 /// <summary>
 /// A copy-on-write mapping of a whole file. Reference-counted: each <see cref="MappedBuffer"/> holds
-/// one reference, so the mapping lives exactly as long as the last storage viewing it.
+/// one reference, so the mapping lives exactly as long as the last storage viewing it. The finalizer
+/// (here, not on each MappedBuffer) unmaps it once no storage that was never disposed can reach it.
 /// </summary>
 internal sealed unsafe class MappedFile
 {
@@ -164,6 +170,17 @@ internal sealed unsafe class MappedFile
     public void Release()
     {
         if (Interlocked.Decrement(ref _refs) != 0) return;
+        Unmap();
+        GC.SuppressFinalize(this);
+    }
+
+    ~MappedFile()
+    {
+        if (Volatile.Read(ref _refs) > 0) Unmap(); // unreachable: so is every MappedBuffer
+    }
+
+    private void Unmap()
+    {
         _view.SafeMemoryMappedViewHandle.ReleasePointer();
         _view.Dispose();
         _file.Dispose();

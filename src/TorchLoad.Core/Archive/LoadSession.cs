@@ -37,20 +37,19 @@ internal sealed class LoadSession : IDisposable
     public TorchUnpickler NewUnpickler(Func<object?, object?> persistentLoad) =>
         new(Options.WeightsOnly, _allowed, Limits, persistentLoad, Options.MapLocation is null ? null : Options.MapLocation.MapTag, Options.Observer);
 
-    public object? RunPickle(TorchUnpickler host, ReadOnlySpan<byte> data, string record, out int consumed, out int protocol, bool wholePickle = false)
+    public object? RunPickle(TorchUnpickler host, ReadOnlySpan<byte> data, string record, out int consumed, out int protocol)
     {
         var machine = new PickleMachine(host, Limits, Options.Encoding, record, Cancel);
-        var result = machine.Run(data, out consumed, wholePickle);
+        var result = machine.Run(data, out consumed);
         protocol = machine.Protocol;
         return result;
     }
 
-    /// <summary>Pre-sizes the storage tables when the container knows how many storages to expect.</summary>
-    public void ExpectStorages(int count)
-    {
-        Storages.EnsureCapacity(count);
-        StorageOrder.Capacity = Math.Max(StorageOrder.Capacity, count);
-    }
+    /// <summary>Pre-sizes the storage list when the container knows how many storages to expect (at most).</summary>
+    public void ExpectStorages(int count) => StorageOrder.Capacity = Math.Max(StorageOrder.Capacity, count);
+
+    /// <summary>A storage the container already keeps unique (a zip record holds one): in order, not indexed by key.</summary>
+    public void AddUniqueStorage(TorchStorage storage) => StorageOrder.Add(storage);
 
     public void AddStorage(TorchStorage storage)
     {
@@ -208,7 +207,9 @@ internal sealed class LoadSession : IDisposable
     /// <summary>map_location: every storage restored where the options say, or DeviceUnavailable.</summary>
     public void Place(IReadOnlyList<TorchTensor> deviceTensors)
     {
-        foreach (var s in StorageOrder.Where(s => s.ViewOf is null)) DevicePlacement.Restore(s, Options.MapLocation);
+        var handlers = LocationRegistry.Handlers;
+        foreach (var s in StorageOrder)
+            if (s.ViewOf is null) DevicePlacement.Restore(s, Options.MapLocation, handlers);
         foreach (var t in deviceTensors)
         {
             if (!DeviceRegistry.IsAvailable(t.DeviceOverride!))

@@ -23,15 +23,14 @@ internal static class ZipCheckpoint
         var slash = first.IndexOf('/');
         if (slash <= 0) throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Record '{first}' is not in a folder: a torch.save archive keeps everything under one top folder", first);
         var prefix = first[..slash];
-        var byName = new Dictionary<string, ZipRecord>(StringComparer.Ordinal);
-        var dataRecords = new Dictionary<string, ZipRecord>(records.Count, StringComparer.Ordinal); // data/<key> by key: one lookup per storage, no string building
+        var folder = prefix + "/";
         var dataFolder = prefix + "/data/";
+        var byName = new Dictionary<string, ZipRecord>(StringComparer.Ordinal); // everything but data/<key>, by name inside the folder
         foreach (var r in records)
         {
-            if (!r.Name.StartsWith(prefix + "/", StringComparison.Ordinal))
-                throw new TorchLoadException(TorchLoadErrorReason.InvalidRecordName, $"Record '{r.Name}' is outside the archive folder '{prefix}/'", r.Name);
-            if (r.Name.StartsWith(dataFolder, StringComparison.Ordinal)) dataRecords[r.Name[dataFolder.Length..]] = r;
-            else byName[r.Name[(prefix.Length + 1)..]] = r;
+            if (!r.Name.StartsWith(folder, StringComparison.Ordinal))
+                throw new TorchLoadException(TorchLoadErrorReason.InvalidRecordName, $"Record '{r.Name}' is outside the archive folder '{folder}'", r.Name);
+            if (!r.Name.StartsWith(dataFolder, StringComparison.Ordinal)) byName[r.Name[folder.Length..]] = r;
         }
 
         if (byName.ContainsKey("constants.pkl"))
@@ -51,7 +50,6 @@ internal static class ZipCheckpoint
         if (!byName.TryGetValue("data.pkl", out var pkl))
             throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The archive has no '{prefix}/data.pkl' record, so it is not a torch.save checkpoint", prefix + "/data.pkl");
 
-        var pending = new List<(TorchStorage, ZipRecord)>();
         object? PersistentLoad(object? pid)
         {
             if (pid is not object?[] t || t.Length == 0 || LoadSession.PidString(t[0], "tag") != "storage")
@@ -62,50 +60,80 @@ internal static class ZipCheckpoint
             var key = LoadSession.PidString(t[2], "key");
             var location = LoadSession.PidString(t[3], "location");
             var numel = LoadSession.PidCount(t[4]);
-            if (session.Storages.TryGetValue(key, out var known)) return known;
-            var nbytes = LoadSession.NBytes(numel, dtype, key);
-            if (!dataRecords.TryGetValue(key, out var record))
+            if (!records.TryGet(dataFolder + key, out var record))
                 throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The pickle uses storage '{key}' but the archive has no record '{dataFolder}{key}'", $"{dataFolder}{key}");
+            if (record.Storage is { } known) return known; // torch's loaded_storages: a key is loaded once
+            var nbytes = LoadSession.NBytes(numel, dtype, key);
             if (record.Size != nbytes)
                 throw new TorchLoadException(TorchLoadErrorReason.StorageSizeMismatch,
                     $"Record size ({record.Size} bytes) does not match the size the pickle declares for storage '{key}' ({nbytes} bytes = {numel} elements * {dtype.ElementSize} bytes/element for {dtype})", record.Name);
             var storage = new TorchStorage(key, dtype, numel, location) { RecordName = record.Name, FileOffset = record.IsStored ? record.DataOffset : -1, Source = record };
-            session.AddStorage(storage);
-            pending.Add((storage, record));
+            record.Storage = storage;
+            session.AddUniqueStorage(storage);
             return storage;
         }
 
-        session.ExpectStorages(dataRecords.Count);
+        session.ExpectStorages(records.Count);
         var host = session.NewUnpickler(PersistentLoad);
-        var pickleBytes = ReadRecord(session, pkl, session.Limits.MaxPickleBytes, nameof(LoadLimits.MaxPickleBytes));
-        var root = session.RunPickle(host, pickleBytes, pkl.Name, out var consumed, out var protocol, wholePickle: true);
+        host.KeepTensors = byteOrder == "big";
+        object? root;
+        int consumed, protocol;
+        long pickleLength;
+        using (var pickle = ReadRecordToHost(session, pkl, session.Limits.MaxPickleBytes, nameof(LoadLimits.MaxPickleBytes)))
+        {
+            pickleLength = pickle.Length;
+            root = session.RunPickle(host, pickle.AsSpan(0, (int)pickle.Length), pkl.Name, out consumed, out protocol);
+        }
 
         var checkpoint = new TorchCheckpoint(file.Path, "zip", root, session.StorageOrder)
         {
             Version = version, ByteOrder = byteOrder, ArchivePrefix = prefix, PickleProtocol = protocol,
             Globals = host.GlobalsSeen.Distinct().ToList(), Records = records.Select(r => r.Name).ToList(),
         };
-        if (consumed != pickleBytes.Length) checkpoint.Warnings.Add($"{pkl.Name} has {pickleBytes.Length - consumed} bytes after its STOP opcode");
+        if (consumed != pickleLength) checkpoint.Warnings.Add($"{pkl.Name} has {pickleLength - consumed} bytes after its STOP opcode");
         if (records.Any(r => r.Crc32 == 0 && r.Size > 0)) checkpoint.Warnings.Add("Some records have a CRC-32 of zero (saved with CRC computation disabled); torch does not check CRCs either.");
 
         if (session.Options.MetadataOnly) return checkpoint;
+        var storages = session.StorageOrder; // every storage here came from a zip record (PersistentLoad)
         if (session.Options.Mmap)
         {
-            foreach (var (_, r) in pending.Where(p => !p.Item2.IsStored))
-                throw new TorchLoadException(TorchLoadErrorReason.UnsupportedCompression,
-                    $"Record '{r.Name}' is deflated; -Mmap can only map stored records. Load without -Mmap to inflate it.", r.Name);
+            foreach (var s in storages)
+            {
+                var r = (ZipRecord)s.Source!;
+                if (!r.IsStored)
+                    throw new TorchLoadException(TorchLoadErrorReason.UnsupportedCompression,
+                        $"Record '{r.Name}' is deflated; -Mmap can only map stored records. Load without -Mmap to inflate it.", r.Name);
+            }
             var mapping = file.Map();
-            foreach (var (s, r) in pending) { s.Buffer = new MappedBuffer(mapping, r.DataOffset, r.Size); s.IsMapped = true; }
+            foreach (var s in storages) { var r = (ZipRecord)s.Source!; s.Buffer = new MappedBuffer(mapping, r.DataOffset, r.Size); s.IsMapped = true; }
         }
         else
         {
-            pending.Sort((a, b) => a.Item2.DataOffset.CompareTo(b.Item2.DataOffset)); // file order
-            session.ReadStorages(pending.ConvertAll(p => p.Item1), (s, report) => ReadStorage(session, (ZipRecord)s.Source!, report));
+            session.ReadStorages(InFileOrder(storages), (s, report) => ReadStorage(session, (ZipRecord)s.Source!, report));
         }
         if (byteOrder == "big") session.SwapByteOrder(host.Tensors);
         LoadSession.ValidateSparse(host.SparseTensors);
         session.Place(host.DeviceTensors);
         return checkpoint;
+    }
+
+    /// <summary>
+    /// The storages by record offset, so small reads go through the file's window front to back. torch
+    /// writes records sorted by key as text ("0", "1", "10", ...), not in pickle order: usually a sort.
+    /// </summary>
+    private static IReadOnlyList<TorchStorage> InFileOrder(List<TorchStorage> storages)
+    {
+        var offsets = new long[storages.Count];
+        var sorted = true;
+        for (var i = 0; i < offsets.Length; i++)
+        {
+            offsets[i] = ((ZipRecord)storages[i].Source!).DataOffset;
+            sorted &= i == 0 || offsets[i - 1] <= offsets[i];
+        }
+        if (sorted) return storages;
+        var inOrder = storages.ToArray();
+        Array.Sort(offsets, inOrder); // by primitive key: no comparison delegate per step
+        return inOrder;
     }
 
     private static long ReadVersion(LoadSession session, Dictionary<string, ZipRecord> byName, string prefix)
@@ -129,16 +157,35 @@ internal static class ZipCheckpoint
         return ReadRecord(session, record, max, "record size");
     }
 
-    /// <summary>A whole (small) record into memory: stored records read directly, deflated ones inflated with a bound.</summary>
-    private static unsafe byte[] ReadRecord(LoadSession session, ZipRecord record, long max, string limitName)
+    /// <summary>A whole small record (version, byteorder) as bytes.</summary>
+    private static byte[] ReadRecord(LoadSession session, ZipRecord record, long max, string limitName)
+    {
+        using var buffer = ReadRecordToHost(session, record, max, limitName);
+        return buffer.AsSpan(0, (int)buffer.Length).ToArray();
+    }
+
+    /// <summary>
+    /// A whole record (the pickle) into native memory: stored records read directly, deflated ones
+    /// inflated with a bound. Native, not a byte[]: a multi-megabyte array lands on the large-object
+    /// heap, whose budget triggers full collections in the middle of a load.
+    /// </summary>
+    private static unsafe HostBuffer ReadRecordToHost(LoadSession session, ZipRecord record, long max, string limitName)
     {
         if (record.Size > max || record.Size > Array.MaxLength)
             throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"Record '{record.Name}' is {record.Size} bytes, over the limit of {max}", record.Name) { LimitName = limitName };
         if (!record.IsStored) CheckInflateRatio(session, record); // before allocating what it declares
-        var bytes = new byte[record.Size];
-        if (record.IsStored) session.File.ReadExactly(record.DataOffset, bytes, record.Name);
-        else fixed (byte* p = bytes) Inflate(session, record, p);
-        return bytes;
+        var buffer = new HostBuffer(record.Size, deferPressure: true); // freed before the load returns
+        try
+        {
+            if (record.IsStored) session.File.ReadExactly(record.DataOffset, buffer.AsSpan(0, (int)record.Size), record.Name);
+            else Inflate(session, record, buffer.Pointer);
+            return buffer;
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
     }
 
     private static unsafe StorageBuffer ReadStorage(LoadSession session, ZipRecord record, Action<long> report)

@@ -11,6 +11,20 @@ internal sealed record ZipRecord(string Name, ushort Method, ushort Flags, uint 
     public long DataOffset { get; set; } = -1;
 
     public bool IsStored => Method == 0;
+
+    /// <summary>The storage a load made of this record (one per record, however often the pickle names it).</summary>
+    public Tensors.TorchStorage? Storage { get; set; }
+}
+
+/// <summary>The records of an archive in directory order, and by name (unique: the reader refuses duplicates).</summary>
+internal sealed class ZipRecords(List<ZipRecord> records, Dictionary<string, ZipRecord> byName) : IReadOnlyList<ZipRecord>
+{
+    public ZipRecord this[int index] => records[index];
+    public int Count => records.Count;
+    public bool TryGet(string name, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out ZipRecord record) => byName.TryGetValue(name, out record);
+    public List<ZipRecord>.Enumerator GetEnumerator() => records.GetEnumerator();
+    IEnumerator<ZipRecord> IEnumerable<ZipRecord>.GetEnumerator() => records.GetEnumerator();
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => records.GetEnumerator();
 }
 
 /// <summary>
@@ -27,21 +41,23 @@ internal static class ZipDirectory
 
     // Loads are usually one-shot: compile the hot loop optimized at once instead of tier-0 first.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public static IReadOnlyList<ZipRecord> Read(FileSource file)
+    public static ZipRecords Read(FileSource file)
     {
         var (cdOffset, cdSize, count) = FindCentralDirectory(file);
         if (count > cdSize / CentralSize)
             throw Invalid($"the directory claims {count} records but has room for {cdSize / CentralSize}", cdOffset);
         if (cdSize > int.MaxValue) throw Invalid("the central directory is larger than 2 GiB", cdOffset);
-        var cd = file.ReadBytes(cdOffset, (int)cdSize, "zip central directory");
+        // native, not a byte[]: a 20,000-record directory is over a megabyte (large-object heap, full collections)
+        using var directory = (Tensors.HostBuffer)file.ReadToHost(cdOffset, cdSize, "zip central directory", default, null);
+        ReadOnlySpan<byte> cd = directory.AsSpan(0, (int)cdSize);
         var records = new List<ZipRecord>((int)count);
-        var names = new HashSet<string>((int)count, StringComparer.Ordinal);
+        var byName = new Dictionary<string, ZipRecord>((int)count, StringComparer.Ordinal);
         var pos = 0;
         for (long i = 0; i < count; i++)
         {
-            if (pos > cd.Length - CentralSize || BinaryPrimitives.ReadUInt32LittleEndian(cd.AsSpan(pos)) != CentralSig)
+            if (pos > cd.Length - CentralSize || BinaryPrimitives.ReadUInt32LittleEndian(cd[pos..]) != CentralSig)
                 throw Invalid($"central directory entry {i} is damaged", cdOffset + pos);
-            var e = cd.AsSpan(pos);
+            var e = cd[pos..];
             var flags = BinaryPrimitives.ReadUInt16LittleEndian(e[8..]);
             var method = BinaryPrimitives.ReadUInt16LittleEndian(e[10..]);
             var crc = BinaryPrimitives.ReadUInt32LittleEndian(e[16..]);
@@ -60,7 +76,7 @@ internal static class ZipDirectory
             pos += CentralSize + nameLen + extraLen + commentLen;
 
             ValidateName(name);
-            if (!names.Add(name))
+            if (byName.ContainsKey(name))
                 throw new TorchLoadException(TorchLoadErrorReason.DuplicateRecord, $"The archive holds two records named '{name}'; it is ambiguous which one a reader would use", name);
             if ((flags & 1) != 0)
                 throw new TorchLoadException(TorchLoadErrorReason.UnsupportedCompression, $"Record '{name}' is encrypted; TorchLoad does not read encrypted archives", name);
@@ -70,10 +86,12 @@ internal static class ZipDirectory
                 throw Invalid($"stored record '{name}' has compressed size {csize} but size {usize}", cdOffset + pos);
             if (localOffset < 0 || localOffset > file.Length - LocalSize)
                 throw Invalid($"record '{name}' has its local header at {localOffset}, outside the file", cdOffset + pos);
-            records.Add(new ZipRecord(name, method, flags, crc, csize, usize, localOffset));
+            var record = new ZipRecord(name, method, flags, crc, csize, usize, localOffset);
+            records.Add(record);
+            byName.Add(name, record);
         }
         foreach (var r in records) r.DataOffset = ReadLocalHeader(file, r);
-        return records;
+        return new ZipRecords(records, byName);
     }
 
     private static (long Offset, long Size, long Count) FindCentralDirectory(FileSource file)

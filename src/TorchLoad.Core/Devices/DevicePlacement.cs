@@ -6,13 +6,14 @@ namespace TorchLoad.Core.Devices;
 /// <summary>torch's <c>restore_location</c>: where each storage goes after its bytes are read into host memory.</summary>
 internal static class DevicePlacement
 {
-    public static void Restore(TorchStorage storage, MapLocation? map)
+    /// <param name="handlers">LocationRegistry.Handlers, taken once per load (it is read under a lock).</param>
+    public static void Restore(TorchStorage storage, MapLocation? map, IReadOnlyList<LocationHandler> handlers)
     {
         switch (map)
         {
             case MapLocation.CallbackMap cb:
                 var result = cb.Invoke(storage, storage.Location);
-                if (result is null) { Default(storage, storage.Location); return; }
+                if (result is null) { Default(storage, storage.Location, handlers); return; }
                 if (!ReferenceEquals(result, storage))
                 {
                     if (result.Buffer is null) throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, "The -MapLocation scriptblock returned a storage without data.");
@@ -22,10 +23,10 @@ internal static class DevicePlacement
                 }
                 return;
             case null:
-                Default(storage, storage.Location);
+                Default(storage, storage.Location, handlers);
                 return;
             default:
-                Default(storage, map.MapTag(storage.Location));
+                Default(storage, map.MapTag(storage.Location), handlers);
                 return;
         }
     }
@@ -34,11 +35,12 @@ internal static class DevicePlacement
     /// torch's default_restore_location: the registered handlers in priority order, first non-null
     /// result wins; none means the device is not here (DeviceUnavailable).
     /// </summary>
-    public static void Default(TorchStorage storage, string tag)
+    public static void Default(TorchStorage storage, string tag, IReadOnlyList<LocationHandler> handlers)
     {
         if (storage.Buffer is null) return; // metadata only
-        foreach (var handler in LocationRegistry.Handlers)
+        for (var i = 0; i < handlers.Count; i++)
         {
+            var handler = handlers[i];
             var result = handler.Deserializer(storage, tag);
             if (result is null) continue;
             if (!ReferenceEquals(result, storage))

@@ -193,5 +193,7 @@ internal sealed class DeviceBuffer : StorageBuffer
         }
     }
 
+    ~DeviceBuffer() => ReleaseIfNotDisposed();
+
     protected override void Release() => Memory.Dispose();
 }

@@ -30,10 +30,14 @@ internal sealed class PickleMachine
     private int _sp;
     private int[] _marks = new int[16];
     private int _markCount;
-    // The memo: dense indices (what picklers write: 0, 1, 2, ...) live in an array; an index far past
-    // what has been stored (a hostile LONG_BINPUT 4000000000) goes to a dictionary instead of growing it.
-    private static readonly object Absent = new();
-    private object?[] _memoDense = new object?[256];
+    // The memo: the indices picklers write (0, 1, 2, ...) live in chunks of 4,096 slots, 32 KiB each, so
+    // a 20,000-tensor state dict's 160,000 entries never touch the large-object heap (whose budget
+    // triggers full collections). A chunk is only made for an index below twice the entries stored
+    // plus one chunk, so the memo's size follows its entry count; an index far past that (a hostile
+    // LONG_BINPUT 4000000000, or indices that double) goes to a dictionary instead.
+    private const int MemoChunkBits = 12, MemoChunkSize = 1 << MemoChunkBits, MemoChunkMask = MemoChunkSize - 1;
+    private static readonly object MemoNone = new(); // a memoized None; an empty slot is null
+    private object?[]?[] _memoChunks = new object?[]?[8];
     private readonly Dictionary<uint, object?> _memoSparse = [];
     private int _memoCount;
 
@@ -53,19 +57,11 @@ internal sealed class PickleMachine
     /// <param name="consumed">bytes read, STOP included (the next pickle of a legacy stream starts there).</param>
     // Loads are usually one-shot: compile the hot loop optimized at once instead of tier-0 first.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    /// <param name="wholePickle">data is exactly one pickle (zip data.pkl), so its length sizes the memo.</param>
-    public object? Run(ReadOnlySpan<byte> data, out int consumed, bool wholePickle = false)
+    public object? Run(ReadOnlySpan<byte> data, out int consumed)
     {
         _sp = 0;
         _markCount = 0;
-        // Picklers write about one memo entry per 8 bytes: size the memo for that up front (bounded),
-        // instead of growing it by doubling through a 20,000-tensor state dict.
-        if (wholePickle)
-        {
-            var expected = (int)Math.Min(data.Length / 8L + 256, 1 << 20);
-            if (_memoDense.Length < expected) _memoDense = new object?[expected];
-        }
-        Array.Fill(_memoDense, Absent);
+        Array.Clear(_memoChunks);
         _memoSparse.Clear();
         _memoCount = 0;
         Protocol = 0;
@@ -410,20 +406,24 @@ internal sealed class PickleMachine
     private void MemoPut(uint index, int at)
     {
         var value = Peek(at);
-        if (index >= _memoDense.Length && index <= (uint)_memoDense.Length * 2 + 1024 && index < int.MaxValue / 2)
+        var c = (int)(index >> MemoChunkBits);
+        var chunk = c < _memoChunks.Length ? _memoChunks[c] : null;
+        if (chunk is null && index < 2L * _memoCount + MemoChunkSize) chunk = NewMemoChunk(c);
+        if (chunk is not null)
         {
-            var old = _memoDense.Length;
-            Array.Resize(ref _memoDense, (int)Math.Max(index + 1, (long)old * 2));
-            Array.Fill(_memoDense, Absent, old, _memoDense.Length - old);
-        }
-        if (index < _memoDense.Length)
-        {
-            if (_memoDense[index] == Absent && !(_memoSparse.Count > 0 && _memoSparse.Remove(index))) CountMemoEntry(at);
-            _memoDense[index] = value;
+            ref var slot = ref chunk[index & MemoChunkMask];
+            if (slot is null && !(_memoSparse.Count > 0 && _memoSparse.Remove(index))) CountMemoEntry(at);
+            slot = value ?? MemoNone;
             return;
         }
         if (!_memoSparse.ContainsKey(index)) CountMemoEntry(at);
         _memoSparse[index] = value;
+    }
+
+    private object?[] NewMemoChunk(int c)
+    {
+        if (c >= _memoChunks.Length) Array.Resize(ref _memoChunks, Math.Max(c + 1, _memoChunks.Length * 2));
+        return _memoChunks[c] = new object?[MemoChunkSize];
     }
 
     private void CountMemoEntry(int at)
@@ -435,7 +435,8 @@ internal sealed class PickleMachine
 
     private object? MemoGet(uint index, int at)
     {
-        if (index < _memoDense.Length && _memoDense[index] is var v && v != Absent) return v;
+        var c = index >> MemoChunkBits;
+        if (c < (uint)_memoChunks.Length && _memoChunks[c] is { } chunk && chunk[index & MemoChunkMask] is { } v) return v == MemoNone ? null : v;
         if (_memoSparse.TryGetValue(index, out var s)) return s;
         throw Malformed(at, $"memo entry {index} is read before it is written");
     }

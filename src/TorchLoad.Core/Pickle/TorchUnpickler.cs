@@ -30,8 +30,11 @@ internal sealed class TorchUnpickler : IPickleHost
         _mapDevice = mapDevice;
     }
 
-    /// <summary>Every dense tensor view built (byte order correction needs the dtype that views each storage).</summary>
+    /// <summary>Every dense tensor view built, when <see cref="KeepTensors"/> (byte order correction needs the dtype that views each storage).</summary>
     public List<TorchTensor> Tensors { get; } = [];
+
+    /// <summary>Set by a reader of a big-endian file before the pickle runs; otherwise views are not listed.</summary>
+    public bool KeepTensors { get; set; }
 
     /// <summary>Sparse tensors built so far; their indices are validated once storage bytes are in.</summary>
     public List<TorchTensor> SparseTensors { get; } = [];
@@ -241,7 +244,7 @@ internal sealed class TorchUnpickler : IPickleHost
         var available = storage.ByteLength / dtype.ElementSize * dtype.ValuesPerByte;
         ShapeMath.ValidateView(shape, stride, offset, available, dtype, storage.Key);
         var tensor = new TorchTensor(dtype, shape, stride, offset, storage);
-        Tensors.Add(tensor);
+        if (KeepTensors) Tensors.Add(tensor);
         return tensor;
     }
 

@@ -4,8 +4,10 @@ namespace TorchLoad.Core.Tensors;
 
 /// <summary>
 /// Where a storage's bytes live. Host buffers and file mappings expose a pointer; device buffers
-/// (Devices/) only copy in and out. Disposing frees native or device memory; the finalizer is the
-/// safety net when a user never disposes.
+/// (Devices/) only copy in and out. Disposing frees native or device memory. Only the buffers that own
+/// memory themselves (host, device) have a finalizer as the safety net when a user never disposes:
+/// arena slices, views and mapped windows are plain objects, since allocating a finalizable object
+/// is several times slower and a checkpoint may hold 100,000 small storages.
 /// </summary>
 public abstract class StorageBuffer : IDisposable
 {
@@ -39,7 +41,8 @@ public abstract class StorageBuffer : IDisposable
         GC.SuppressFinalize(this);
     }
 
-    ~StorageBuffer()
+    /// <summary>For the finalizers of buffers that own memory: frees it unless Dispose already did.</summary>
+    protected void ReleaseIfNotDisposed()
     {
         if (!IsDisposed) Release();
     }
@@ -62,6 +65,8 @@ public sealed unsafe class HostBuffer : StorageBuffer
         _ptr = (byte*)NativeMemory.Alloc((nuint)Math.Max(length, 1));
         if (length > 0 && !deferPressure) { GC.AddMemoryPressure(length); _pressure = true; }
     }
+
+    ~HostBuffer() => ReleaseIfNotDisposed();
 
     /// <summary>Marks the buffer's bytes as reported to the GC by the caller's single AddMemoryPressure; Release removes them.</summary>
     internal void CountPressure() => _pressure = Length > 0;
@@ -134,7 +139,6 @@ public sealed unsafe class ArenaBuffer : StorageBuffer
     {
         _chunk = chunk;
         _offset = offset;
-        GC.SuppressFinalize(this);
     }
 
     public override string Device => "cpu";
