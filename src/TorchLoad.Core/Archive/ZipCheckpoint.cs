@@ -60,7 +60,7 @@ internal static class ZipCheckpoint
             var key = LoadSession.PidString(t[2], "key");
             var location = LoadSession.PidString(t[3], "location");
             var numel = LoadSession.PidCount(t[4]);
-            if (!records.TryGet(dataFolder + key, out var record))
+            if (!records.TryGet(dataFolder, key, out var record))
                 throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The pickle uses storage '{key}' but the archive has no record '{dataFolder}{key}'", $"{dataFolder}{key}");
             if (record.Storage is { } known) return known; // torch's loaded_storages: a key is loaded once
             var nbytes = LoadSession.NBytes(numel, dtype, key);

@@ -22,6 +22,26 @@ internal sealed class ZipRecords(List<ZipRecord> records, Dictionary<string, Zip
     public ZipRecord this[int index] => records[index];
     public int Count => records.Count;
     public bool TryGet(string name, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out ZipRecord record) => byName.TryGetValue(name, out record);
+
+    /// <summary>The record named <paramref name="folder"/> + <paramref name="name"/>, without building that string where the runtime allows (once per storage).</summary>
+    public bool TryGet(string folder, string name, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out ZipRecord record)
+    {
+#if NET9_0_OR_GREATER
+        var length = folder.Length + name.Length;
+        if (length <= 512)
+        {
+            Span<char> full = stackalloc char[length];
+            folder.CopyTo(full);
+            name.CopyTo(full[folder.Length..]);
+            return _spans.TryGetValue(full, out record);
+        }
+#endif
+        return byName.TryGetValue(folder + name, out record);
+    }
+
+#if NET9_0_OR_GREATER
+    private readonly Dictionary<string, ZipRecord>.AlternateLookup<ReadOnlySpan<char>> _spans = byName.GetAlternateLookup<ReadOnlySpan<char>>();
+#endif
     public List<ZipRecord>.Enumerator GetEnumerator() => records.GetEnumerator();
     IEnumerator<ZipRecord> IEnumerable<ZipRecord>.GetEnumerator() => records.GetEnumerator();
     System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => records.GetEnumerator();

@@ -166,14 +166,23 @@ internal sealed class PickleMachine
                     case TUPLE3: { var c = Pop(opStart); var b = Pop(opStart); var a = Pop(opStart); Push(new[] { a, b, c }, opStart); break; }
                     case TUPLE: Push(PopMarkToArray(opStart), opStart); break;
                     case EMPTY_LIST: Push(new List<object?>(), opStart); break;
-                    case LIST: Push(new List<object?>(PopMarkToArray(opStart)), opStart); break;
+                    case LIST:
+                        {
+                            var items = Marked(opStart, out var start);
+                            var list = new List<object?>(items.Length);
+                            list.AddRange(items);
+                            DropMarked(start);
+                            Push(list, opStart);
+                            break;
+                        }
                     case EMPTY_DICT: Push(new PyDict(), opStart); break;
                     case DICT:
                         {
-                            var items = PopMarkToArray(opStart);
+                            var items = Marked(opStart, out var start);
                             if (items.Length % 2 != 0) throw Malformed(opStart, "DICT with an odd number of items");
                             var d = new PyDict();
                             for (var i = 0; i < items.Length; i += 2) d.Set(items[i], items[i + 1]);
+                            DropMarked(start);
                             Push(d, opStart);
                             break;
                         }
@@ -201,8 +210,9 @@ internal sealed class PickleMachine
                         }
                     case APPENDS:
                         {
-                            var items = PopMarkToArray(opStart);
-                            AppendTo(Peek(opStart), items, opStart);
+                            var items = Marked(opStart, out var start);
+                            AppendTo(BelowMarked(start, opStart), items, opStart);
+                            DropMarked(start);
                             break;
                         }
                     case SETITEM:
@@ -214,9 +224,10 @@ internal sealed class PickleMachine
                         }
                     case SETITEMS:
                         {
-                            var items = PopMarkToArray(opStart);
+                            var items = Marked(opStart, out var start);
                             if (items.Length % 2 != 0) throw Malformed(opStart, "SETITEMS with an odd number of items");
-                            SetItemsOn(Peek(opStart), items, opStart);
+                            SetItemsOn(BelowMarked(start, opStart), items, opStart);
+                            DropMarked(start);
                             break;
                         }
 
@@ -371,6 +382,31 @@ internal sealed class PickleMachine
         return _stack[_sp - 1];
     }
 
+    /// <summary>
+    /// The items above the top MARK, where they lie on the stack (APPENDS, SETITEMS, DICT, LIST copy them
+    /// into their container: no array per batch). The mark is popped; <see cref="DropMarked"/> pops the items.
+    /// </summary>
+    private ReadOnlySpan<object?> Marked(int at, out int start)
+    {
+        if (_markCount == 0) throw Malformed(at, "no MARK to pop to");
+        start = _marks[--_markCount];
+        CheckContainerSize(_sp - start, at);
+        return _stack.AsSpan(start, _sp - start);
+    }
+
+    private void DropMarked(int start)
+    {
+        _stack.AsSpan(start, _sp - start).Clear();
+        _sp = start;
+    }
+
+    /// <summary>The value under the marked items (what Peek would give once they are popped).</summary>
+    private object? BelowMarked(int start, int at)
+    {
+        if (start == 0 || (_markCount > 0 && _marks[_markCount - 1] >= start)) throw Malformed(at, "stack underflow");
+        return _stack[start - 1];
+    }
+
     private object?[] PopMarkToArray(int at)
     {
         if (_markCount == 0) throw Malformed(at, "no MARK to pop to");
@@ -383,7 +419,7 @@ internal sealed class PickleMachine
         return items;
     }
 
-    private void AppendTo(object? target, object?[] items, int at)
+    private void AppendTo(object? target, ReadOnlySpan<object?> items, int at)
     {
         if (target is List<object?> list)
         {
@@ -393,7 +429,7 @@ internal sealed class PickleMachine
         else _host.Append(target, items);
     }
 
-    private void SetItemsOn(object? target, object?[] keysAndValues, int at)
+    private void SetItemsOn(object? target, ReadOnlySpan<object?> keysAndValues, int at)
     {
         if (target is PyDict dict)
         {
