@@ -80,12 +80,10 @@ internal sealed class FileSource : IDisposable
         return b;
     }
 
-    /// <summary>Reads <paramref name="length"/> bytes into a new native buffer, in large chunks.</summary>
+    /// <summary>Reads <paramref name="length"/> bytes into a new native buffer (small ones into the arena), in large chunks.</summary>
     public unsafe StorageBuffer ReadToHost(long offset, long length, string? record, CancellationToken cancel, Action<long>? progress, StorageArena? arena = null)
     {
-        if (offset < 0 || length < 0 || offset > Length - length)
-            throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint,
-                $"The file ends early: {length} bytes are needed at byte {offset} but the file has {Length}", record, offset);
+        CheckRange(offset, length, record);
         if (arena is not null && length <= StorageArena.MaxLength)
         {
             var small = (ArenaBuffer)arena.Allocate(length);
@@ -96,15 +94,7 @@ internal sealed class FileSource : IDisposable
         var buffer = new HostBuffer(length, deferPressure: true);
         try
         {
-            const int Chunk = 64 << 20;
-            for (long done = 0; done < length;)
-            {
-                cancel.ThrowIfCancellationRequested();
-                var n = (int)Math.Min(Chunk, length - done);
-                ReadExactly(offset + done, new Span<byte>(buffer.Pointer + done, n), record);
-                done += n;
-                progress?.Invoke(n);
-            }
+            ReadInto(buffer, offset, record, cancel, progress);
             return buffer;
         }
         catch
@@ -112,6 +102,30 @@ internal sealed class FileSource : IDisposable
             buffer.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Fills <paramref name="buffer"/> with its length of bytes from <paramref name="offset"/>, 64 MiB at a time, each chunk's pages populated first.</summary>
+    public unsafe void ReadInto(HostBuffer buffer, long offset, string? record, CancellationToken cancel, Action<long>? progress)
+    {
+        var length = buffer.Length;
+        CheckRange(offset, length, record);
+        const int Chunk = 64 << 20;
+        for (long done = 0; done < length;)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var n = (int)Math.Min(Chunk, length - done);
+            buffer.Prefault(done, n);
+            ReadExactly(offset + done, new Span<byte>(buffer.Pointer + done, n), record);
+            done += n;
+            progress?.Invoke(n);
+        }
+    }
+
+    private void CheckRange(long offset, long length, string? record)
+    {
+        if (offset < 0 || length < 0 || offset > Length - length)
+            throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint,
+                $"The file ends early: {length} bytes are needed at byte {offset} but the file has {Length}", record, offset);
     }
 
     /// <summary>The whole file as a copy-on-write mapping (shared by every view made from it).</summary>

@@ -206,13 +206,17 @@ internal static class ZipCheckpoint
         }
     }
 
-    /// <summary>Zip bombs: a deflated record may not declare more than MaxInflateRatio times the file size.</summary>
+    /// <summary>
+    /// Zip bombs: the deflated records a load inflates may not declare, together, more than
+    /// MaxInflateRatio times the file size (together: a thousand records each just under the ratio are a bomb too).
+    /// </summary>
     private static void CheckInflateRatio(LoadSession session, ZipRecord record)
     {
         var limit = session.Limits.MaxInflateRatio > long.MaxValue / Math.Max(session.File.Length, 1) ? long.MaxValue : session.Limits.MaxInflateRatio * Math.Max(session.File.Length, 1);
-        if (record.Size > limit)
+        var total = session.CountInflated(record.Size);
+        if (record.Size > limit || total > limit)
             throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded,
-                $"Deflated record '{record.Name}' would inflate to {record.Size} bytes, more than {session.Limits.MaxInflateRatio} times the file size (a zip bomb?); if you trust this file, raise the limit with -MaxInflateRatio", record.Name)
+                $"Deflated record '{record.Name}' would inflate to {record.Size} bytes ({total} with the records inflated before it), more than {session.Limits.MaxInflateRatio} times the file size (a zip bomb?); if you trust this file, raise the limit with -MaxInflateRatio", record.Name)
             { LimitName = nameof(LoadLimits.MaxInflateRatio) };
     }
 

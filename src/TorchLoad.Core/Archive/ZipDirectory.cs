@@ -111,7 +111,36 @@ internal static class ZipDirectory
             byName.Add(name, record);
         }
         foreach (var r in records) r.DataOffset = ReadLocalHeader(file, r);
+        RefuseOverlaps(records);
         return new ZipRecords(records, byName);
+    }
+
+    /// <summary>
+    /// No record may start inside another's header or data. Overlapping records are the "overlapping zip
+    /// bomb": a thousand records all ending on the same bytes make an eager load read, and allocate, the
+    /// file a thousand times. torch writes records one after the other.
+    /// </summary>
+    private static void RefuseOverlaps(List<ZipRecord> records)
+    {
+        var ordered = records;
+        for (var i = 1; i < records.Count; i++)
+        {
+            if (records[i - 1].LocalHeaderOffset > records[i].LocalHeaderOffset)
+            {
+                var starts = records.ConvertAll(r => r.LocalHeaderOffset).ToArray();
+                var sorted = records.ToArray();
+                Array.Sort(starts, sorted);
+                ordered = [.. sorted];
+                break;
+            }
+        }
+        for (var i = 1; i < ordered.Count; i++)
+        {
+            var (a, b) = (ordered[i - 1], ordered[i]);
+            if (b.LocalHeaderOffset < a.DataOffset + a.CompressedSize)
+                throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive,
+                    $"Invalid zip archive: record '{b.Name}' starts inside record '{a.Name}' (overlapping records repeat the same bytes; torch never writes them)", b.Name, b.LocalHeaderOffset);
+        }
     }
 
     private static (long Offset, long Size, long Count) FindCentralDirectory(FileSource file)
