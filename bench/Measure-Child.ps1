@@ -19,12 +19,15 @@
     Memcpy:
         Compiles a tiny C# helper (untimed) that allocates two 1 GiB NativeMemory buffers, touches every page
         of both (NativeMemory.Fill), and times Buffer.MemoryCopy of 1 GiB between them with a Stopwatch.
+    MemcpyFresh:
+        The same copy into a destination allocated inside the timed region and never touched before: what a
+        program pays to copy 1 GiB into new memory (the kernel faults in and zeroes every page), as a load must.
 
     Output: {"seconds", "peak_bytes_above_baseline", "baseline_bytes", "hwm_reset", "items"}
 #>
 [CmdletBinding()]
 param(
-    [Parameter(Mandatory)][ValidateSet('Eager', 'Mmap', 'Storage', 'Memcpy')][string]$Method,
+    [Parameter(Mandatory)][ValidateSet('Eager', 'Mmap', 'Storage', 'Memcpy', 'MemcpyFresh')][string]$Method,
     [string]$ModulePath,
     [string]$Path,
     [string]$WarmupPath,
@@ -44,16 +47,17 @@ function Reset-PeakRss {
     try { [IO.File]::WriteAllText('/proc/self/clear_refs', '5'); $true } catch { $false }
 }
 
-if ($Method -eq 'Memcpy') {
+if ($Method -in 'Memcpy', 'MemcpyFresh') {
     Add-Type -CompilerOptions '-unsafe' -TypeDefinition @'
 using System; using System.Diagnostics; using System.Runtime.InteropServices;
 public static unsafe class TorchLoadBenchMemcpy {
-    public static double Run(long n) {
-        byte* src = (byte*)NativeMemory.Alloc((nuint)n), dst = (byte*)NativeMemory.Alloc((nuint)n);
+    public static double Run(long n, bool freshDestination) {
+        byte* src = (byte*)NativeMemory.Alloc((nuint)n), dst = null;
         try {
-            NativeMemory.Fill(src, (nuint)n, 1);    // touch every page of both buffers first
-            NativeMemory.Fill(dst, (nuint)n, 0);
+            NativeMemory.Fill(src, (nuint)n, 1);    // touch every page of the source first
+            if (!freshDestination) { dst = (byte*)NativeMemory.Alloc((nuint)n); NativeMemory.Fill(dst, (nuint)n, 0); }
             var sw = Stopwatch.StartNew();
+            if (freshDestination) dst = (byte*)NativeMemory.Alloc((nuint)n);
             Buffer.MemoryCopy(src, dst, n, n);
             sw.Stop();
             if (dst[n - 1] != 1) throw new InvalidOperationException("copy check failed");
@@ -62,7 +66,7 @@ public static unsafe class TorchLoadBenchMemcpy {
     }
 }
 '@
-    $seconds = [TorchLoadBenchMemcpy]::Run($MemcpyBytes)
+    $seconds = [TorchLoadBenchMemcpy]::Run($MemcpyBytes, $Method -eq 'MemcpyFresh')
     [ordered]@{ seconds = $seconds; peak_bytes_above_baseline = $null; baseline_bytes = $null; hwm_reset = $null; items = $MemcpyBytes } |
         ConvertTo-Json -Compress
     return
