@@ -109,31 +109,17 @@ internal static class ZipCheckpoint
         }
         else
         {
-            session.ReadStorages(InFileOrder(storages), (s, report) => ReadStorage(session, (ZipRecord)s.Source!, report));
+            // in file order, so small reads go through the file's window front to back (torch writes records
+            // sorted by key as text, "0", "1", "10", ..., not in the pickle's order)
+            var inFileOrder = new List<TorchStorage>(storages.Count);
+            foreach (var r in records.ByOffset)
+                if (r.Storage is { } s) inFileOrder.Add(s);
+            session.ReadStorages(inFileOrder, (s, report) => ReadStorage(session, (ZipRecord)s.Source!, report));
         }
         if (byteOrder == "big") session.SwapByteOrder(host.Tensors);
         LoadSession.ValidateSparse(host.SparseTensors);
         session.Place(host.DeviceTensors);
         return checkpoint;
-    }
-
-    /// <summary>
-    /// The storages by record offset, so small reads go through the file's window front to back. torch
-    /// writes records sorted by key as text ("0", "1", "10", ...), not in pickle order: usually a sort.
-    /// </summary>
-    private static IReadOnlyList<TorchStorage> InFileOrder(List<TorchStorage> storages)
-    {
-        var offsets = new long[storages.Count];
-        var sorted = true;
-        for (var i = 0; i < offsets.Length; i++)
-        {
-            offsets[i] = ((ZipRecord)storages[i].Source!).DataOffset;
-            sorted &= i == 0 || offsets[i - 1] <= offsets[i];
-        }
-        if (sorted) return storages;
-        var inOrder = storages.ToArray();
-        Array.Sort(offsets, inOrder); // by primitive key: no comparison delegate per step
-        return inOrder;
     }
 
     private static long ReadVersion(LoadSession session, Dictionary<string, ZipRecord> byName, string prefix)

@@ -17,10 +17,13 @@ internal sealed record ZipRecord(string Name, ushort Method, ushort Flags, uint 
 }
 
 /// <summary>The records of an archive in directory order, and by name (unique: the reader refuses duplicates).</summary>
-internal sealed class ZipRecords(List<ZipRecord> records, Dictionary<string, ZipRecord> byName) : IReadOnlyList<ZipRecord>
+internal sealed class ZipRecords(List<ZipRecord> records, Dictionary<string, ZipRecord> byName, IReadOnlyList<ZipRecord> byOffset) : IReadOnlyList<ZipRecord>
 {
     public ZipRecord this[int index] => records[index];
     public int Count => records.Count;
+
+    /// <summary>The records in file order (the directory's own order when it is already, as torch writes it).</summary>
+    public IReadOnlyList<ZipRecord> ByOffset => byOffset;
     public bool TryGet(string name, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out ZipRecord record) => byName.TryGetValue(name, out record);
 
     /// <summary>The record named <paramref name="folder"/> + <paramref name="name"/>, without building that string where the runtime allows (once per storage).</summary>
@@ -107,20 +110,19 @@ internal static class ZipDirectory
             if (localOffset < 0 || localOffset > file.Length - LocalSize)
                 throw Invalid($"record '{name}' has its local header at {localOffset}, outside the file", cdOffset + pos);
             var record = new ZipRecord(name, method, flags, crc, csize, usize, localOffset);
+            record.DataOffset = ReadLocalHeader(file, record, nameBytes);
             records.Add(record);
             byName.Add(name, record);
         }
-        foreach (var r in records) r.DataOffset = ReadLocalHeader(file, r);
-        RefuseOverlaps(records);
-        return new ZipRecords(records, byName);
+        return new ZipRecords(records, byName, RefuseOverlaps(records));
     }
 
     /// <summary>
     /// No record may start inside another's header or data. Overlapping records are the "overlapping zip
     /// bomb": a thousand records all ending on the same bytes make an eager load read, and allocate, the
-    /// file a thousand times. torch writes records one after the other.
+    /// file a thousand times. torch writes records one after the other. Returns the records in file order.
     /// </summary>
-    private static void RefuseOverlaps(List<ZipRecord> records)
+    private static List<ZipRecord> RefuseOverlaps(List<ZipRecord> records)
     {
         var ordered = records;
         for (var i = 1; i < records.Count; i++)
@@ -141,6 +143,7 @@ internal static class ZipDirectory
                 throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive,
                     $"Invalid zip archive: record '{b.Name}' starts inside record '{a.Name}' (overlapping records repeat the same bytes; torch never writes them)", b.Name, b.LocalHeaderOffset);
         }
+        return ordered;
     }
 
     private static (long Offset, long Size, long Count) FindCentralDirectory(FileSource file)
@@ -206,13 +209,11 @@ internal static class ZipDirectory
         }
     }
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static long ReadLocalHeader(FileSource file, ZipRecord r)
+    /// <summary>The local header must be where the directory says, with the same method and the same name bytes; returns where the data starts.</summary>
+    private static long ReadLocalHeader(FileSource file, ZipRecord r, ReadOnlySpan<byte> centralName)
     {
         // Header and name in one (cached) read: checkpoints with 20,000 records must not cost 40,000 system calls.
-        var expected = (r.Flags & 0x800) != 0 || r.Name.All(c => c < 0x80) ? Encoding.UTF8 : Encoding.Latin1;
-        var nameBytes = expected.GetByteCount(r.Name);
-        Span<byte> buffer = nameBytes <= 1024 ? stackalloc byte[LocalSize + nameBytes] : new byte[LocalSize + nameBytes];
+        Span<byte> buffer = centralName.Length <= 1024 ? stackalloc byte[LocalSize + centralName.Length] : new byte[LocalSize + centralName.Length];
         var available = (int)Math.Min(buffer.Length, file.Length - r.LocalHeaderOffset);
         file.ReadExactly(r.LocalHeaderOffset, buffer[..available], r.Name);
         var h = buffer[..LocalSize];
@@ -223,9 +224,7 @@ internal static class ZipDirectory
         var localMethod = BinaryPrimitives.ReadUInt16LittleEndian(h[8..]);
         if (localMethod != r.Method)
             throw Invalid($"record '{r.Name}': the local header says compression {localMethod}, the directory {r.Method}", r.LocalHeaderOffset);
-        Span<byte> encoded = nameBytes <= 1024 ? stackalloc byte[nameBytes] : new byte[nameBytes];
-        expected.GetBytes(r.Name, encoded);
-        if (nameLen != nameBytes || available < buffer.Length || !buffer.Slice(LocalSize, nameLen).SequenceEqual(encoded))
+        if (nameLen != centralName.Length || available < buffer.Length || !buffer.Slice(LocalSize, nameLen).SequenceEqual(centralName))
             throw Invalid($"record '{r.Name}': the local header names it differently", r.LocalHeaderOffset);
         var dataOffset = r.LocalHeaderOffset + LocalSize + nameLen + extraLen;
         if (dataOffset > file.Length || r.CompressedSize > file.Length - dataOffset)

@@ -7,13 +7,26 @@ namespace TorchLoad.Core.Pickle;
 /// tuples as <c>object[]</c>) compared with Python's equality. <see cref="Attributes"/> holds what a
 /// <c>BUILD</c> set on an OrderedDict (a state_dict's <c>_metadata</c>).
 /// </summary>
+/// <remarks>
+/// Its own insertion-ordered hash table (entries in order, chained through bucket heads) rather than a
+/// Dictionary beside a List: one array per dict instead of three, and code that is precompiled with
+/// TorchLoad (a framework Dictionary over a TorchLoad key type is not, and ran unoptimized through every
+/// state dict of a one-shot load).
+/// </remarks>
 public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, object?>>
 {
+    private struct Entry
+    {
+        public object? Key;
+        public object? Value;
+        public int Hash;
+        public int Next; // index + 1 of the next entry in this bucket, 0 at the end
+    }
+
     // Created on first insert: a checkpoint has thousands of empty OrderedDicts (backward hooks).
-    private List<KeyValuePair<object?, object?>>? _entriesOrNull;
-    private Dictionary<KeyBox, int>? _indexOrNull;
-    private List<KeyValuePair<object?, object?>> _entries => _entriesOrNull ??= [];
-    private Dictionary<KeyBox, int> _index => _indexOrNull ??= new(KeyBox.Comparer);
+    private Entry[]? _entries;
+    private int[]? _buckets; // index + 1 of the first entry of each bucket; length is a power of two
+    private int _count;
 
     public PyDict(string pythonType = "dict") => PythonType = pythonType;
 
@@ -23,7 +36,7 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
     /// <summary>Instance attributes set by BUILD (OrderedDict's <c>_metadata</c>); null when none.</summary>
     public PyDict? Attributes { get; internal set; }
 
-    public int Count => _entriesOrNull?.Count ?? 0;
+    public int Count => _count;
 
     public object? this[object? key]
     {
@@ -33,32 +46,82 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
 
     public bool TryGetValue(object? key, out object? value)
     {
-        if (_indexOrNull is not null && _indexOrNull.TryGetValue(new KeyBox(key), out var i)) { value = _entries[i].Value; return true; }
-        value = null;
-        return false;
+        var i = Find(key, Hash(key));
+        value = i >= 0 ? _entries![i].Value : null;
+        return i >= 0;
     }
 
     /// <summary>Python assignment: an existing key keeps its position and first key object.</summary>
     public void Set(object? key, object? value)
     {
-        var box = new KeyBox(key);
-        if (_index.TryGetValue(box, out var i)) _entries[i] = new(_entries[i].Key, value);
-        else { _index.Add(box, _entries.Count); _entries.Add(new(key, value)); }
+        var hash = Hash(key);
+        var i = Find(key, hash);
+        if (i >= 0) { _entries![i].Value = value; return; }
+        if (_entries is null || _count == _entries.Length) Grow();
+        ref var e = ref _entries![_count];
+        e.Key = key;
+        e.Value = value;
+        e.Hash = hash;
+        ref var head = ref _buckets![hash & (_buckets.Length - 1)];
+        e.Next = head;
+        head = ++_count;
     }
 
-    public bool ContainsKey(object? key) => _indexOrNull?.ContainsKey(new KeyBox(key)) ?? false;
-    public IEnumerable<object?> KeyList => _entries.Select(e => e.Key);
-    public IEnumerable<object?> ValueList => _entries.Select(e => e.Value);
+    public bool ContainsKey(object? key) => Find(key, Hash(key)) >= 0;
+    public IEnumerable<object?> KeyList => Pairs().Select(e => e.Key);
+    public IEnumerable<object?> ValueList => Pairs().Select(e => e.Value);
 
-    IEnumerator<KeyValuePair<object?, object?>> IEnumerable<KeyValuePair<object?, object?>>.GetEnumerator() => _entries.GetEnumerator();
-    public IDictionaryEnumerator GetEnumerator() => new Enumerator(_entries);
+    private static int Hash(object? key)
+    {
+        var h = PyKeyComparer.Instance.GetHashCode(key);
+        return h ^ (h >>> 16); // bucket index takes the low bits
+    }
+
+    private int Find(object? key, int hash)
+    {
+        if (_buckets is null) return -1;
+        var entries = _entries!;
+        for (var i = _buckets[hash & (_buckets.Length - 1)] - 1; i >= 0; i = entries[i].Next - 1)
+        {
+            if (entries[i].Hash == hash && PyKeyComparer.Instance.Equals(entries[i].Key, key)) return i;
+        }
+        return -1;
+    }
+
+    private void Grow()
+    {
+        var size = _entries is null ? 4 : checked(_entries.Length * 2);
+        Array.Resize(ref _entries, size);
+        Rehash();
+    }
+
+    private void Rehash()
+    {
+        var buckets = _buckets is { } b && b.Length == _entries!.Length ? b : new int[_entries!.Length];
+        Array.Clear(buckets);
+        for (var i = 0; i < _count; i++)
+        {
+            ref var head = ref buckets[_entries[i].Hash & (buckets.Length - 1)];
+            _entries[i].Next = head;
+            head = i + 1;
+        }
+        _buckets = buckets;
+    }
+
+    private IEnumerable<KeyValuePair<object?, object?>> Pairs()
+    {
+        for (var i = 0; i < _count; i++) yield return new(_entries![i].Key, _entries[i].Value);
+    }
+
+    IEnumerator<KeyValuePair<object?, object?>> IEnumerable<KeyValuePair<object?, object?>>.GetEnumerator() => Pairs().GetEnumerator();
+    public IDictionaryEnumerator GetEnumerator() => new Enumerator(this);
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
     // IDictionary (non-generic) so PowerShell formats it as a dictionary and `$d.key` works.
     bool IDictionary.IsFixedSize => false;
     bool IDictionary.IsReadOnly => false;
-    ICollection IDictionary.Keys => _entries.Select(e => e.Key).ToList();
-    ICollection IDictionary.Values => _entries.Select(e => e.Value).ToList();
+    ICollection IDictionary.Keys => KeyList.ToList();
+    ICollection IDictionary.Values => ValueList.ToList();
     bool ICollection.IsSynchronized => false;
     object ICollection.SyncRoot => this;
     void IDictionary.Add(object key, object? value)
@@ -66,41 +129,36 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
         if (ContainsKey(key)) throw new ArgumentException("An item with the same key has already been added.");
         Set(key, value);
     }
-    void IDictionary.Clear() { _entries.Clear(); _index.Clear(); }
+    void IDictionary.Clear()
+    {
+        if (_entries is not null) Array.Clear(_entries);
+        if (_buckets is not null) Array.Clear(_buckets);
+        _count = 0;
+    }
     bool IDictionary.Contains(object key) => ContainsKey(key);
     void IDictionary.Remove(object key)
     {
-        if (!_index.Remove(new KeyBox(key), out var i)) return;
-        _entries.RemoveAt(i);
-        for (var j = i; j < _entries.Count; j++) _index[new KeyBox(_entries[j].Key)] = j;
+        var i = Find(key, Hash(key));
+        if (i < 0) return;
+        Array.Copy(_entries!, i + 1, _entries!, i, _count - i - 1); // keep insertion order
+        _entries![--_count] = default;
+        Rehash();
     }
     void ICollection.CopyTo(Array array, int index)
     {
-        foreach (var e in _entries) array.SetValue(new DictionaryEntry(e.Key!, e.Value), index++);
+        for (var i = 0; i < _count; i++) array.SetValue(new DictionaryEntry(_entries![i].Key!, _entries[i].Value), index++);
     }
 
     public override string ToString() => $"{PythonType} ({Count} items)";
 
-    // A struct key with its own comparer: null keys allowed, Python equality, and no boxing per lookup.
-    private readonly struct KeyBox(object? key)
-    {
-        public readonly object? Key = key;
-        public static readonly IEqualityComparer<KeyBox> Comparer = new BoxComparer();
-        private sealed class BoxComparer : IEqualityComparer<KeyBox>
-        {
-            public bool Equals(KeyBox x, KeyBox y) => PyKeyComparer.Instance.Equals(x.Key, y.Key);
-            public int GetHashCode(KeyBox obj) => PyKeyComparer.Instance.GetHashCode(obj.Key);
-        }
-    }
-
-    private sealed class Enumerator(List<KeyValuePair<object?, object?>> entries) : IDictionaryEnumerator
+    private sealed class Enumerator(PyDict dict) : IDictionaryEnumerator
     {
         private int _i = -1;
-        public DictionaryEntry Entry => new(entries[_i].Key!, entries[_i].Value);
-        public object Key => entries[_i].Key!;
-        public object? Value => entries[_i].Value;
+        public DictionaryEntry Entry => new(dict._entries![_i].Key!, dict._entries[_i].Value);
+        public object Key => dict._entries![_i].Key!;
+        public object? Value => dict._entries![_i].Value;
         public object Current => Entry;
-        public bool MoveNext() => ++_i < entries.Count;
+        public bool MoveNext() => ++_i < dict._count;
         public void Reset() => _i = -1;
     }
 }
