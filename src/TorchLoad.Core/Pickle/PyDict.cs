@@ -68,6 +68,10 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
     }
 
     public bool ContainsKey(object? key) => Find(key, Hash(key)) >= 0;
+
+    /// <summary>The key and value at a position of the insertion order (walkers read a dict without an enumerator).</summary>
+    internal object? KeyAt(int index) => (uint)index < (uint)_count ? _entries![index].Key : throw new ArgumentOutOfRangeException(nameof(index));
+    internal object? ValueAt(int index) => (uint)index < (uint)_count ? _entries![index].Value : throw new ArgumentOutOfRangeException(nameof(index));
     public IEnumerable<object?> KeyList => Pairs().Select(e => e.Key);
     public IEnumerable<object?> ValueList => Pairs().Select(e => e.Value);
 

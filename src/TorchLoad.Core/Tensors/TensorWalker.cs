@@ -12,21 +12,31 @@ public static class TensorWalker
 {
     public readonly record struct Found(string Path, TorchTensor? Tensor, TorchStorage? Storage);
 
+    // The pending (path, value) pairs are two lists used as one stack: collections of reference types
+    // share code that is precompiled, where a Stack of value tuples ran unoptimized on each first call.
     public static IEnumerable<Found> Walk(object? root)
     {
         var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
-        var stack = new Stack<(string Path, object? Value)>();
-        stack.Push(("", root));
-        while (stack.Count > 0)
+        var paths = new List<string> { "" };
+        var values = new List<object?> { root };
+        while (values.Count > 0)
         {
-            var (path, value) = stack.Pop();
+            var last = values.Count - 1;
+            var path = paths[last];
+            var value = values[last];
+            paths.RemoveAt(last);
+            values.RemoveAt(last);
             if (value is null or string or byte[] or long or double or bool || value.GetType().IsPrimitive) continue;
             // Tensors and storages are reported under every name that holds them (tied weights have
             // two names); containers are entered once, so shared sub-objects and cycles stay linear.
             if (value is TorchTensor t)
             {
                 yield return new Found(path, t, t.Storage);
-                if (seen.Add(t)) PushChildren(stack, path, t.Parts());
+                if (t.HasParts && seen.Add(t))
+                {
+                    var parts = t.Parts().ToList();
+                    for (var i = parts.Count - 1; i >= 0; i--) Push(Join(path, parts[i].Name), parts[i].Part);
+                }
                 continue;
             }
             if (value is TorchStorage storage)
@@ -38,32 +48,35 @@ public static class TensorWalker
             switch (value)
             {
                 case PyDict d:
-                    var items = ((IEnumerable<KeyValuePair<object?, object?>>)d).ToList();
-                    for (var i = items.Count - 1; i >= 0; i--) stack.Push((Join(path, KeyText(items[i].Key)), items[i].Value));
+                    for (var i = d.Count - 1; i >= 0; i--) Push(Join(path, KeyText(d.KeyAt(i))), d.ValueAt(i));
                     break;
                 case PyObject o:
-                    var children = new List<(string, object?)>();
-                    if (o.State is not null) children.Add((path, o.State));
-                    if (o.DictItems is not null) children.Add((path, o.DictItems));
-                    if (o.ListItems is not null) children.Add((path, o.ListItems));
-                    if (o.Args.Length > 0) children.Add((path, o.Args));
-                    for (var i = children.Count - 1; i >= 0; i--) stack.Push(children[i]);
+                    // pushed in reverse: visited as State, DictItems, ListItems, Args
+                    if (o.Args.Length > 0) Push(path, o.Args);
+                    if (o.ListItems is not null) Push(path, o.ListItems);
+                    if (o.DictItems is not null) Push(path, o.DictItems);
+                    if (o.State is not null) Push(path, o.State);
                     break;
                 case IDictionary map: // hashtables and [ordered] dictionaries users build
-                    var entries = new List<(string, object?)>();
-                    foreach (DictionaryEntry e in map) entries.Add((Join(path, KeyText(e.Key)), e.Value));
-                    for (var i = entries.Count - 1; i >= 0; i--) stack.Push(entries[i]);
+                    var entries = new List<DictionaryEntry>();
+                    foreach (DictionaryEntry e in map) entries.Add(e);
+                    for (var i = entries.Count - 1; i >= 0; i--) Push(Join(path, KeyText(entries[i].Key)), entries[i].Value);
                     break;
                 case IList list:
-                    for (var i = list.Count - 1; i >= 0; i--) stack.Push((Join(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), list[i]));
+                    for (var i = list.Count - 1; i >= 0; i--) Push(Join(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), list[i]);
                     break;
                 case IEnumerable e:
-                    var idx = 0;
-                    var members = new List<(string, object?)>();
-                    foreach (var m in e) members.Add((Join(path, (idx++).ToString(System.Globalization.CultureInfo.InvariantCulture)), m));
-                    for (var i = members.Count - 1; i >= 0; i--) stack.Push(members[i]);
+                    var members = new List<object?>();
+                    foreach (var m in e) members.Add(m);
+                    for (var i = members.Count - 1; i >= 0; i--) Push(Join(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), members[i]);
                     break;
             }
+        }
+
+        void Push(string p, object? v)
+        {
+            paths.Add(p);
+            values.Add(v);
         }
     }
 
@@ -81,12 +94,7 @@ public static class TensorWalker
         return order;
     }
 
-    private static void PushChildren(Stack<(string, object?)> stack, string path, IEnumerable<(string Name, TorchTensor Part)> parts)
-    {
-        foreach (var (name, part) in parts.Reverse()) stack.Push((Join(path, name), part));
-    }
-
-    private static string Join(string path, string key) => path.Length == 0 ? key : $"{path}.{key}";
+    private static string Join(string path, string key) => path.Length == 0 ? key : string.Concat(path, ".", key);
 
     private static string KeyText(object? key) => key switch
     {

@@ -126,6 +126,9 @@ public sealed class TorchTensor
     /// The component tensors (sparse indices and values, per-channel quantization parameters, nested
     /// buffers), named as torch names them. The one list of them: walkers, audits and byte-order fixing use it.
     /// </summary>
+    /// <summary>False for plain tensors (nearly all): <see cref="Parts"/> would yield nothing.</summary>
+    internal bool HasParts => _extra is not null;
+
     internal IEnumerable<(string Name, TorchTensor Part)> Parts()
     {
         if (_extra is not { } x) yield break;
