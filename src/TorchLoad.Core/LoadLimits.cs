@@ -27,7 +27,7 @@ public sealed record LoadLimits
     /// <summary>Bytes a pickle (data.pkl) may have once inflated.</summary>
     public long MaxPickleBytes { get; init; } = 2L << 30;
 
-    /// <summary>Bytes one deflated record may inflate to, as a multiple of the file size (zip bombs).</summary>
+    /// <summary>Bytes the deflated records of one load may inflate to together, as a multiple of the file size (zip bombs).</summary>
     public long MaxInflateRatio { get; init; } = 64;
 
     /// <summary>Dimensions of one tensor.</summary>

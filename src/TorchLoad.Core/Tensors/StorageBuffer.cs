@@ -85,7 +85,7 @@ public sealed unsafe class HostBuffer : StorageBuffer
     /// </summary>
     public void Prefault(long offset, long length)
     {
-        if (!OperatingSystem.IsLinux() || offset < 0 || length <= 0 || offset > Length - length) return;
+        if (Madvise is null || offset < 0 || length <= 0 || offset > Length - length) return;
         const long Page = 4096;
         var start = ((long)Pointer + offset + Page - 1) & ~(Page - 1);
         var end = ((long)Pointer + offset + length) & ~(Page - 1);
@@ -94,8 +94,19 @@ public sealed unsafe class HostBuffer : StorageBuffer
 
     private const int MadvPopulateWrite = 23;
 
-    [DllImport("libc", EntryPoint = "madvise")]
-    private static extern int Madvise(IntPtr address, nuint length, int advice);
+    // libc's madvise, looked up once (Linux only); null where there is none, and then nothing is prefaulted.
+    private static readonly delegate* unmanaged<IntPtr, nuint, int, int> Madvise = FindMadvise();
+
+    private static delegate* unmanaged<IntPtr, nuint, int, int> FindMadvise()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        foreach (var name in new[] { "libc.so.6", "libc" })
+        {
+            if (NativeLibrary.TryLoad(name, out var lib) && NativeLibrary.TryGetExport(lib, "madvise", out var fn))
+                return (delegate* unmanaged<IntPtr, nuint, int, int>)fn;
+        }
+        return null;
+    }
 
     protected override void Release()
     {
