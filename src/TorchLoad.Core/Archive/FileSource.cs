@@ -34,8 +34,10 @@ internal sealed class FileSource : IDisposable
 
     // Small reads (local headers, small records) are served from one window of the file: a checkpoint
     // with 20,000 records is then a few large reads instead of 40,000 system calls.
-    // The window is native memory (a 1 MiB byte[] would land on the large-object heap every load).
+    // The window is native memory (a 1 MiB byte[] would land on the large-object heap every load). Parallel
+    // storage readers (inflating, reading a chunk's tail) use it too, so it is used under its lock.
     private const int SmallRead = 64 << 10, WindowSize = 1 << 20;
+    private readonly object _windowGate = new();
     private HostBuffer? _window;
     private long _windowStart = -1;
     private int _windowLength;
@@ -48,15 +50,19 @@ internal sealed class FileSource : IDisposable
                 $"The file ends early: {destination.Length} bytes are needed at byte {offset} but the file has {Length}", record, offset);
         if (destination.Length <= SmallRead)
         {
-            if (offset < _windowStart || offset + destination.Length > _windowStart + _windowLength)
+            lock (_windowGate)
             {
-                _window ??= new HostBuffer(WindowSize, deferPressure: true);
-                _windowStart = -1; // until the read below succeeds
-                _windowLength = (int)Math.Min(WindowSize, Length - offset);
-                ReadDirect(offset, _window.AsSpan(0, _windowLength), record);
-                _windowStart = offset;
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_windowStart < 0 || offset < _windowStart || offset + destination.Length > _windowStart + _windowLength)
+                {
+                    _window ??= new HostBuffer(WindowSize, deferPressure: true);
+                    (_windowStart, _windowLength) = (-1, 0); // empty until the read below succeeds
+                    var length = (int)Math.Min(WindowSize, Length - offset);
+                    ReadDirect(offset, _window.AsSpan(0, length), record);
+                    (_windowStart, _windowLength) = (offset, length);
+                }
+                _window!.AsSpan(offset - _windowStart, destination.Length).CopyTo(destination);
             }
-            _window!.AsSpan(offset - _windowStart, destination.Length).CopyTo(destination);
             return;
         }
         ReadDirect(offset, destination, record);
@@ -131,12 +137,18 @@ internal sealed class FileSource : IDisposable
     /// <summary>The whole file as a copy-on-write mapping (shared by every view made from it).</summary>
     public MappedFile Map() => _mapping ??= MappedFile.Open(_handle, Length);
 
+    private bool _disposed;
+
     public void Dispose()
     {
         _mapping?.Release();
-        _window?.Dispose();
-        _window = null;
-        _windowStart = -1;
+        lock (_windowGate)
+        {
+            _disposed = true;
+            _window?.Dispose();
+            _window = null;
+            (_windowStart, _windowLength) = (-1, 0);
+        }
         _handle.Dispose();
     }
 }

@@ -168,10 +168,10 @@ internal sealed class LoadSession : IDisposable
             foreach (var b in into) b?.Dispose();
             throw;
         }
-        StorageBuffer ReadLarge(int i, Action<long> report)
+        StorageBuffer ReadLarge(int i, Action<long> report, CancellationToken cancel)
         {
             if (into[i] is not { } buffer) return read(large[i], report);
-            File.ReadInto(buffer, large[i].FileOffset, large[i].RecordName, Cancel, report);
+            File.ReadInto(buffer, large[i].FileOffset, large[i].RecordName, cancel, report);
             into[i] = null; // the storage owns it now
             return buffer;
         }
@@ -184,7 +184,7 @@ internal sealed class LoadSession : IDisposable
                 for (var i = 0; i < large.Count; i++)
                 {
                     Cancel.ThrowIfCancellationRequested();
-                    large[i].Buffer = ReadLarge(i, n => { count(n); progress?.Invoke(Interlocked.Read(ref done), total); });
+                    large[i].Buffer = ReadLarge(i, n => { count(n); progress?.Invoke(Interlocked.Read(ref done), total); }, Cancel);
                 }
                 ReportPressure(large);
                 return;
@@ -196,7 +196,7 @@ internal sealed class LoadSession : IDisposable
                 int i;
                 while ((i = Interlocked.Increment(ref next)) < large.Count && !stop.IsCancellationRequested)
                 {
-                    try { large[i].Buffer = ReadLarge(i, count); }
+                    try { large[i].Buffer = ReadLarge(i, count, stop.Token); }
                     catch { stop.Cancel(); throw; }
                 }
             })).ToArray();
@@ -212,6 +212,15 @@ internal sealed class LoadSession : IDisposable
                 var first = inner.FirstOrDefault(x => x is TorchLoadException) ?? inner.FirstOrDefault(x => x is not OperationCanceledException) ?? inner[0];
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
             }
+            catch
+            {
+                // progress threw (PowerShell's WriteProgress after Ctrl+C): stop the workers and wait for them,
+                // or the finally below would free buffers they are still reading into
+                stop.Cancel();
+                try { all.Wait(); } catch (AggregateException) { }
+                throw;
+            }
+            Cancel.ThrowIfCancellationRequested(); // workers stop between storages when cancelled, without throwing
             ReportPressure(large);
             progress?.Invoke(Interlocked.Read(ref done), total);
         }
