@@ -110,12 +110,16 @@ internal sealed class FileSource : IDisposable
         }
     }
 
-    /// <summary>Fills <paramref name="buffer"/> with its length of bytes from <paramref name="offset"/>, 64 MiB at a time, each chunk's pages populated first.</summary>
+    /// <summary>
+    /// Fills <paramref name="buffer"/> with its length of bytes from <paramref name="offset"/>, 2 MiB at a time,
+    /// each chunk's pages populated just before it is read (the zeroed pages are still in cache when the copy
+    /// writes them: 1 GiB measured ~5% faster than populating 16 MiB at a time).
+    /// </summary>
     public unsafe void ReadInto(HostBuffer buffer, long offset, string? record, CancellationToken cancel, Action<long>? progress)
     {
         var length = buffer.Length;
         CheckRange(offset, length, record);
-        const int Chunk = 64 << 20;
+        const int Chunk = 2 << 20;
         for (long done = 0; done < length;)
         {
             cancel.ThrowIfCancellationRequested();
