@@ -13,6 +13,15 @@ public class ParallelReadTests
 {
     private const long Numel = (4L << 20) / 4 + 256; // just over the parallel-read threshold
 
+    /// <summary>A zip with data.pkl = {'t0': float32[Numel] over storage '&lt;prefix&gt;0', ...}; the caller adds the records.</summary>
+    private static ZipBuilder StateDictOf(int count, string keyPrefix)
+    {
+        var items = Enumerable.Range(0, count).Select(i => ((object?)$"t{i}", (object?)Float32Tensor($"{keyPrefix}{i}", Numel, [Numel]))).ToArray();
+        var z = new ZipBuilder();
+        z.Add("archive/data.pkl", Pickle(new PDict(items)));
+        return z;
+    }
+
     /// <summary>
     /// Small reads from several threads at once (parallel workers inflating, or reading a chunk's tail, share the
     /// file's small-read window) return the file's own bytes. Before the window had a lock, one thread's refill
@@ -52,9 +61,7 @@ public class ParallelReadTests
     public void DeflatedStoragesInflatedInParallelKeepTheirOwnBytes()
     {
         const int K = 16;
-        var items = Enumerable.Range(0, K).Select(i => ((object?)$"t{i}", (object?)Float32Tensor($"d{i}", Numel, [Numel]))).ToArray();
-        var z = new ZipBuilder();
-        z.Add("archive/data.pkl", Pickle(new PDict(items)));
+        var z = StateDictOf(K, "d");
         z.Add("archive/byteorder", "little"u8.ToArray());
         var pad = new byte[(1 << 20) + (128 << 10)];
         Array.Fill(pad, (byte)0xAB);
@@ -88,9 +95,7 @@ public class ParallelReadTests
     public void ThrowingProgressStopsTheWorkersAndSurfacesAsIs()
     {
         const int K = 12;
-        var items = Enumerable.Range(0, K).Select(i => ((object?)$"t{i}", (object?)Float32Tensor($"s{i}", Numel, [Numel]))).ToArray();
-        var z = new ZipBuilder();
-        z.Add("archive/data.pkl", Pickle(new PDict(items)));
+        var z = StateDictOf(K, "s");
         for (var i = 0; i < K; i++) z.Add($"archive/data/s{i}", new byte[Numel * 4]);
         z.Add("archive/version", "3\n"u8.ToArray());
         var bytes = z.Build();
