@@ -150,7 +150,7 @@ internal sealed class LoadSession : IDisposable
             s.Buffer = read(s, count);
             if (progress is not null && done - reported >= ProgressStep) { reported = done; progress(done, total); }
         }
-        if (large.Count == 0) { progress?.Invoke(done, total); return; }
+        if (large.Count == 0) { ReportPressure(storages); progress?.Invoke(done, total); return; }
 
         // Buffers of large storages whose bytes lie raw in the file are all allocated here, before any
         // worker starts: a worker populating pages while another maps new memory serializes both on the
@@ -186,7 +186,7 @@ internal sealed class LoadSession : IDisposable
                     Cancel.ThrowIfCancellationRequested();
                     large[i].Buffer = ReadLarge(i, n => { count(n); progress?.Invoke(Interlocked.Read(ref done), total); }, Cancel);
                 }
-                ReportPressure(large);
+                ReportPressure(storages);
                 return;
             }
             var next = -1;
@@ -221,7 +221,7 @@ internal sealed class LoadSession : IDisposable
                 throw;
             }
             Cancel.ThrowIfCancellationRequested(); // workers stop between storages when cancelled, without throwing
-            ReportPressure(large);
+            ReportPressure(storages);
             progress?.Invoke(Interlocked.Read(ref done), total);
         }
         finally
@@ -233,7 +233,10 @@ internal sealed class LoadSession : IDisposable
     private const long ParallelReadThreshold = 4 << 20;
     private const long ProgressStep = 8 << 20;
 
-    /// <summary>One AddMemoryPressure for all host buffers read with deferred pressure (see HostBuffer).</summary>
+    /// <summary>
+    /// One AddMemoryPressure for every host buffer the readers made (all with deferred pressure, see
+    /// HostBuffer); arena buffers report through their chunks.
+    /// </summary>
     private static void ReportPressure(IEnumerable<TorchStorage> storages)
     {
         long total = 0;

@@ -155,34 +155,31 @@ internal static class ZipCheckpoint
     /// inflated with a bound. Native, not a byte[]: a multi-megabyte array lands on the large-object
     /// heap, whose budget triggers full collections in the middle of a load.
     /// </summary>
-    private static unsafe HostBuffer ReadRecordToHost(LoadSession session, ZipRecord record, long max, string limitName)
+    private static HostBuffer ReadRecordToHost(LoadSession session, ZipRecord record, long max, string limitName)
     {
         if (record.Size > max || record.Size > Array.MaxLength)
             throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"Record '{record.Name}' is {record.Size} bytes, over the limit of {max}", record.Name) { LimitName = limitName };
-        if (!record.IsStored) CheckInflateRatio(session, record); // before allocating what it declares
-        var buffer = new HostBuffer(record.Size, deferPressure: true); // freed before the load returns
-        try
-        {
-            if (record.IsStored) session.File.ReadExactly(record.DataOffset, buffer.AsSpan(0, (int)record.Size), record.Name);
-            else Inflate(session, record, buffer.Pointer);
-            return buffer;
-        }
-        catch
-        {
-            buffer.Dispose();
-            throw;
-        }
+        return record.IsStored
+            ? (HostBuffer)session.File.ReadToHost(record.DataOffset, record.Size, record.Name, session.Cancel, null)
+            : InflateToHost(session, record);
     }
 
-    private static unsafe StorageBuffer ReadStorage(LoadSession session, ZipRecord record, Action<long> report)
+    private static StorageBuffer ReadStorage(LoadSession session, ZipRecord record, Action<long> report)
     {
         if (record.IsStored) return session.File.ReadToHost(record.DataOffset, record.Size, record.Name, session.Cancel, report, session.SmallStorages);
+        var buffer = InflateToHost(session, record);
+        report(record.Size);
+        return buffer;
+    }
+
+    /// <summary>A deflated record into a new native buffer, after the ratio check (before allocating what it declares). Memory pressure is the caller's to report.</summary>
+    private static unsafe HostBuffer InflateToHost(LoadSession session, ZipRecord record)
+    {
         CheckInflateRatio(session, record);
-        var buffer = new HostBuffer(record.Size);
+        var buffer = new HostBuffer(record.Size, deferPressure: true);
         try
         {
             Inflate(session, record, buffer.Pointer);
-            report(record.Size);
             return buffer;
         }
         catch
