@@ -54,11 +54,19 @@ public class PickleOpcodeTests
     [Fact]
     public void Stop_ReturnsTheOneValue() => Assert.Equal(7L, Run("K\u0007."));
 
+    // Python's unpickler and torch's weights-only one return the top value and ignore the rest (issue #11)
     [Fact]
-    public void Stop_WithTwoValuesOnTheStack_IsMalformed() => Fail("K\u0001K\u0002.", TorchLoadErrorReason.MalformedPickle);
+    public void Stop_WithTwoValuesOnTheStack_ReturnsTheTop() => Assert.Equal(2L, Run("K\u0001K\u0002."));
+
+    [Fact]
+    public void Stop_InsideAnOpenMarkWithAValue_ReturnsTheTop() => Assert.Equal(1L, Run("K\u0005(K\u0001."));
 
     [Fact]
     public void Stop_InsideAnOpenMark_IsMalformed() => Fail("N(.", TorchLoadErrorReason.MalformedPickle);
+
+    [Fact]
+    public void Stop_WithValuesLeft_StillCountsAgainstTheLimits() =>
+        Fail("(((((((((((((((((((((K\u0001.", TorchLoadErrorReason.LimitExceeded, new TorchLoadOptions { Limits = LoadLimits.Default with { MaxNestingDepth = 8 } });
 
     [Fact]
     public void Stop_WithEmptyStack_IsMalformed() => Fail(".", TorchLoadErrorReason.MalformedPickle);

@@ -92,12 +92,15 @@ internal sealed class PickleMachine
                         }
                     case STOP:
                         {
-                            if (_markCount != 0) throw Malformed(opStart, "STOP inside an open MARK");
-                            if (_sp != 1) throw Malformed(opStart, _sp == 0 ? "STOP with an empty stack" : $"STOP leaves {_sp} values on the stack");
+                            // Python (and torch's weights-only unpickler) returns the top of the stack and ignores the
+                            // rest, open MARKs included; only an empty frame above the last MARK is an error.
+                            if (_sp == 0) throw Malformed(opStart, "STOP with an empty stack");
+                            if (_markCount != 0 && _marks[_markCount - 1] == _sp) throw Malformed(opStart, "STOP right after a MARK (nothing to return)");
                             consumed = pos;
-                            var result = _stack[0];
-                            _stack[0] = null;
+                            var result = _stack[_sp - 1];
+                            Array.Clear(_stack, 0, _sp);
                             _sp = 0;
+                            _markCount = 0;
                             return result;
                         }
 

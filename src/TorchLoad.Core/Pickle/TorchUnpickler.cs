@@ -273,7 +273,7 @@ internal sealed class TorchUnpickler : IPickleHost
         var storage = args[0] as TorchStorage ?? throw Malformed($"_rebuild_qtensor needs a storage, got {Describe(args[0])}");
         var tensor = MakeView(storage.DType, ToLongs(args[2], "size"), ToLongs(args[3], "stride"), ToLong(args[1], "storage_offset"), storage);
         if (!storage.DType.IsQuantized) throw Malformed($"_rebuild_qtensor over a {storage.DType} storage");
-        if (args[4] is not object?[] { Length: > 0 } q || q[0] is not TorchQScheme scheme)
+        if (AsSequence(args[4]) is not { Length: > 0 } q || q[0] is not TorchQScheme scheme)
             throw Malformed($"_rebuild_qtensor needs quantizer parameters (scheme, ...), got {Describe(args[4])}");
         tensor.QScheme = scheme;
         if (!scheme.IsPerChannel)
@@ -285,8 +285,13 @@ internal sealed class TorchUnpickler : IPickleHost
         else
         {
             if (q.Length != 4) throw Malformed("per-channel quantizer parameters are (scheme, scales, zero_points, axis)");
-            tensor.QScales = q[1] as TorchTensor ?? ListAsTensor(q[1], TorchDType.Float64, "scales");
-            tensor.QZeroPoints = q[2] as TorchTensor ?? ListAsTensor(q[2], TorchDType.Int64, "zero_points");
+            // torch converts lists by the saved scheme, then its quantizer is chosen by the zero points' dtype:
+            // float zero points make per_channel_affine_float_qparams, although 2.x saves that scheme as per_channel_affine.
+            var floatQParams = scheme == TorchQScheme.PerChannelAffineFloatQParams;
+            tensor.QScales = q[1] as TorchTensor ?? ListAsTensor(q[1], floatQParams ? TorchDType.Float32 : TorchDType.Float64, "scales");
+            tensor.QZeroPoints = q[2] as TorchTensor ?? ListAsTensor(q[2], floatQParams ? TorchDType.Float32 : TorchDType.Int64, "zero_points");
+            tensor.QScheme = tensor.QZeroPoints.DType.IsFloatingPoint ? TorchQScheme.PerChannelAffineFloatQParams
+                : scheme == TorchQScheme.PerChannelAffineFloatQParams ? TorchQScheme.PerChannelAffine : scheme;
             tensor.QAxis = ToLong(q[3], "axis");
             if (tensor.QAxis < 0 || tensor.QAxis >= Math.Max(tensor.Rank, 1))
                 throw new TorchLoadException(TorchLoadErrorReason.InvalidTensorGeometry, $"quantization axis {tensor.QAxis} is outside a {tensor.Rank}-dimensional tensor");
@@ -302,10 +307,12 @@ internal sealed class TorchUnpickler : IPickleHost
         var items = ((IEnumerable<object?>)list).ToArray();
         var storage = new TorchStorage($"<{what}>", dtype, items.Length, "cpu");
         var buffer = new HostBuffer(storage.ByteLength);
+        var size = dtype.ElementSize;
         for (var i = 0; i < items.Length; i++)
         {
-            var span = buffer.AsSpan(i * 8L, 8);
+            var span = buffer.AsSpan(i * (long)size, size);
             if (dtype == TorchDType.Float64) BitConverter.TryWriteBytes(span, ToDouble(items[i], what));
+            else if (dtype == TorchDType.Float32) BitConverter.TryWriteBytes(span, (float)ToDouble(items[i], what));
             else BitConverter.TryWriteBytes(span, ToLong(items[i], what));
         }
         storage.Buffer = buffer;
@@ -315,7 +322,7 @@ internal sealed class TorchUnpickler : IPickleHost
     private TorchTensor RebuildSparse(object?[] args)
     {
         var layout = args[0] as TorchLayout ?? throw Malformed($"a sparse rebuild needs a layout, got {Describe(args[0])}");
-        if (args[1] is not object?[] data) throw Malformed($"sparse data must be a tuple, got {Describe(args[1])}");
+        if (AsSequence(args[1]) is not { } data) throw Malformed($"sparse data must be a tuple, got {Describe(args[1])}");
         TorchTensor result;
         if (layout == TorchLayout.SparseCoo)
         {
@@ -400,7 +407,7 @@ internal sealed class TorchUnpickler : IPickleHost
     private object? RebuildFromType(object?[] args)
     {
         // (func, new_type, args, state): func must itself be an allowed rebuild function
-        if (args[2] is not object?[] inner) throw Malformed($"_rebuild_from_type_v2 needs an argument tuple, got {Describe(args[2])}");
+        if (AsSequence(args[2]) is not { } inner) throw Malformed($"_rebuild_from_type_v2 needs an argument tuple, got {Describe(args[2])}");
         var built = Reduce(args[0], inner);
         var newType = args[1] as PyGlobal ?? throw Malformed($"_rebuild_from_type_v2 needs a class, got {Describe(args[1])}");
         if (built is not TorchTensor t) return built;
@@ -447,15 +454,21 @@ internal sealed class TorchUnpickler : IPickleHost
     {
         var d = new PyDict(type);
         if (args.Length == 0 || args[0] is null) return d;
+        var counter = type == "collections.Counter";
         switch (args[0])
         {
             case PyDict src:
                 foreach (var kv in (IEnumerable<KeyValuePair<object?, object?>>)src) d.Set(kv.Key, kv.Value);
                 break;
+            case IEnumerable<object?> items when counter:
+                // Counter(iterable) counts the elements
+                foreach (var item in items) d.Set(item, d.TryGetValue(item, out var n) ? ToLong(n, "count") + 1 : 1L);
+                break;
             case IEnumerable<object?> pairs:
+                // any 2-item sequence is a pair: Python 2's OrderedDict.__reduce__ wrote [key, value] lists
                 foreach (var p in pairs)
                 {
-                    if (p is not object?[] { Length: 2 } kv) throw Malformed($"{type} items must be (key, value) pairs");
+                    if (AsSequence(p) is not { Length: 2 } kv) throw Malformed($"{type} items must be (key, value) pairs, got {Describe(p)}");
                     d.Set(kv[0], kv[1]);
                 }
                 break;
@@ -465,10 +478,26 @@ internal sealed class TorchUnpickler : IPickleHost
         return d;
     }
 
+    /// <summary>
+    /// A tuple or a list as its items, else null: where torch's Python code unpacks or indexes an argument,
+    /// Python accepts either, so the reader must too.
+    /// </summary>
+    private static object?[]? AsSequence(object? v) => v switch
+    {
+        object?[] t => t,
+        List<object?> l => l.ToArray(),
+        _ => null,
+    };
+
     private static PySet NewSet(object?[] args, bool frozen)
     {
         var s = new PySet(frozen);
         if (args.Length == 0 || args[0] is null) return s;
+        if (args[0] is PyDict d)
+        {
+            foreach (var kv in (IEnumerable<KeyValuePair<object?, object?>>)d) s.Add(kv.Key); // set(dict) is its keys
+            return s;
+        }
         if (args[0] is not IEnumerable<object?> items) throw Malformed($"a set cannot be made from {Describe(args[0])}");
         foreach (var item in items) s.Add(item);
         return s;
@@ -479,9 +508,12 @@ internal sealed class TorchUnpickler : IPickleHost
         [] => [],
         [byte[] b] => (byte[])b.Clone(),
         [string s, string enc] => EncodeText(s, enc),
-        [List<object?> ints] => ints.Select(i => checked((byte)ToLong(i, "bytes"))).ToArray(),
+        [List<object?> ints] => ints.Select(i => ToByte(i)).ToArray(),
+        [object?[] ints] => ints.Select(i => ToByte(i)).ToArray(),
         _ => throw Malformed($"bytes cannot be made from ({string.Join(", ", args.Select(Describe))})"),
     };
+
+    private static byte ToByte(object? v) => ToLong(v, "bytes") is >= 0 and <= 255 and var b ? (byte)b : throw Malformed($"bytes must be in range(0, 256), got {Describe(v)}");
 
     private static byte[] Encode(object?[] args) => args switch
     {
@@ -588,7 +620,7 @@ internal sealed class TorchUnpickler : IPickleHost
     {
         public object Build(object? state, TorchUnpickler owner)
         {
-            if (state is object?[] { Length: 4 } t && t[0] is TorchStorage storage)
+            if (AsSequence(state) is { Length: 4 } t && t[0] is TorchStorage storage)
                 return owner.MakeView(storage.DType, ToLongs(t[2], "size"), ToLongs(t[3], "stride"), ToLong(t[1], "storage_offset"), storage);
             throw Malformed($"BUILD of a bare {cls.ClassName} needs (storage, offset, size, stride), got {Describe(state)}");
         }
