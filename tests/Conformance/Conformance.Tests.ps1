@@ -19,7 +19,7 @@ BeforeDiscovery {
         $manifest = Read-FixtureManifest $set.Manifest
         $cases = @(Get-ConformanceCase -Dir $set.Dir -Manifest $manifest)
         @{
-            Name = $set.Name; Dir = $set.Dir; Schema = $manifest.schema; Pending = $set.Name -in $PendingSets
+            Name = $set.Name; Dir = $set.Dir; Schema = $manifest.schema; Manifest = $manifest; Pending = $set.Name -in $PendingSets
             CaseCount = $cases.Count
             LoadCases = @($cases | Where-Object Kind -EQ 'Load')
             ListingCases = @($cases | Where-Object Kind -EQ 'Listing')
@@ -71,7 +71,7 @@ BeforeAll {
 Describe 'fixture set <Name> (<Schema>)' -ForEach $sets {
     It 'names files that are present with their recorded size and SHA-256' {
         $CaseCount | Should -BeGreaterThan 0 -Because 'a set without a single check would pass vacuously'
-        Get-FixtureFileDifference -Dir $Dir -Manifest (Read-FixtureManifest (Join-Path $Dir 'manifest.json')) | Should -BeNullOrEmpty
+        Get-FixtureFileDifference -Dir $Dir -Manifest $Manifest | Should -BeNullOrEmpty
     }
 
     It '<Label>' -ForEach $LoadCases {
