@@ -203,7 +203,7 @@ $fixturesDir = Join-Path $root 'tests/fixtures'
 $PendingSets = @('dcp')
 $pendingReason = 'DCP (Distributed Checkpoint folders) is not in the engine yet'
 # The team's shared checker, run as well when ../shared (or -SharedDir) is there.
-$checker = Join-Path $SharedDir 'conformance/Test-TorchConformance.ps1'
+$checker = [System.IO.Path]::GetFullPath((Join-Path $SharedDir 'conformance/Test-TorchConformance.ps1'))
 
 function Get-SuiteRow([string]$Name) { [pscustomobject]@{ Name = $Name; Passed = 0; Failed = 0; Skipped = 0 } }
 
