@@ -98,9 +98,17 @@ Describe 'fixture set <Name> (<Schema>)' -ForEach $sets {
 
     It '<Label>' -ForEach $ListingCases {
         if ($Pending) { Set-ItResult -Skipped -Because "set '$Name' is pending: $PendingReason" }
-        $rows = @(Get-TorchTensor -LiteralPath $Path -ErrorAction Stop)
-        $Call.expect.ok | Should -BeTrue -Because 'the folder was listed'
-        (Compare-TensorListing -Entry $Entry -Rows $rows) -join "`n" | Should -BeNullOrEmpty
+        $rows = $null; $err = $null
+        try { $rows = @(Get-TorchTensor -LiteralPath $Path -ErrorAction Stop) } catch { $err = $_ }
+        $expect = $Call.expect
+        if ($expect.ok -eq $true) {
+            $err | Should -BeNullOrEmpty -Because "the manifest expects a listing ($(if ($err) { "$(Get-TorchErrorId $err): $($err.Exception.Message)" }))"
+            (Compare-TensorListing -Entry $Entry -Rows $rows) -join "`n" | Should -BeNullOrEmpty
+        } else {
+            $err | Should -Not -BeNullOrEmpty -Because "the manifest expects error $($expect.error_kind), but the folder was listed"
+            $kinds = if ($expect.ContainsKey('error_kind_any_of')) { $expect.error_kind_any_of } else { $expect.error_kind }
+            Assert-ErrorId $err $kinds $null $null
+        }
     }
 
     It '<Label>' -ForEach $HostileCases {
