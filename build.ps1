@@ -7,9 +7,11 @@
     Build  dotnet build TorchLoad.sln, publish src/TorchLoad into ./module, move every dependency into
            ./module/deps (TorchLoad.dll loads them into a private AssemblyLoadContext), copy the manifest
            and format file, and generate en-US help (MAML from docs/<Cmdlet>.md, about_*.help.txt).
-    Test   Build, then xunit (dotnet test), Pester 5.7.1 in a fresh pwsh, and the conformance checker
-           over the four fixture sets in ../shared/fixtures. Ends with "Total: N passed, N failed, N skipped"
-           and exits 1 on any failure or when nothing ran.
+    Test   Build, then xunit (dotnet test), Pester 5.7.1 in a fresh pwsh, the repository's conformance
+           runner (tests/Conformance) over every fixture set in tests/fixtures, and, when ../shared is there,
+           the team's checker over every set in ../shared/fixtures. Sets in $PendingSets are skipped with a
+           reason. Ends with "Total: N passed, N failed, N skipped" and exits 1 on any failure or when
+           nothing ran. Needs nothing beside the clone.
     Demo   Build, then load samples/sd_conv_linear.pt in a fresh pwsh and show its tensors and storages.
     Bench  Build, then bench/Invoke-Benchmark.ps1: torch.load (Debian's python3-torch, installed if
            missing) vs Import-TorchCheckpoint eager and -Mmap vs Get-TorchStorage -Path on a 1 GiB and a
@@ -33,7 +35,7 @@ param(
     [ValidateSet('Release', 'Debug')]
     [string]$Configuration = 'Release',
 
-    # Folder holding conformance/ and fixtures/ (the team's shared checkout next to the repo).
+    # The team's shared folder (conformance/, fixtures/); Test also runs its checker when it is there.
     [string]$SharedDir = (Join-Path $PSScriptRoot '../shared'),
 
     # Safety nets so a hanging child cannot stall CI (the whole Test task is meant to take < 5 minutes).
@@ -193,23 +195,21 @@ function Invoke-Build {
     Write-Host "Staged $moduleDir"
 }
 
-$fixtureSets = 'torch-1.13', 'crafted', 'external', 'bad'
-$checker = Join-Path $SharedDir 'conformance/Test-TorchConformance.ps1'
+# Fixture sets live in tests/fixtures: every folder there with a manifest.json is a set, found by
+# tests/Conformance/Conformance.Tests.ps1 (a new set needs no change here).
+$fixturesDir = Join-Path $root 'tests/fixtures'
+# Sets whose format the engine does not read yet: skipped, with this reason, by both conformance runs.
+# Remove a set's entry when the engine reads it.
+$PendingSets = @('dcp')
+$pendingReason = 'DCP (Distributed Checkpoint folders) is not in the engine yet'
+# The team's shared checker, run as well when ../shared (or -SharedDir) is there.
+$checker = [System.IO.Path]::GetFullPath((Join-Path $SharedDir 'conformance/Test-TorchConformance.ps1'))
 
-function Assert-Shared {
-    # Checked before building, so a missing ../shared fails in a second, not after the build.
-    if (-not (Test-Path -LiteralPath $checker)) {
-        throw "The conformance checker is missing: '$checker'. The Test task needs the shared folder next to the repo (../shared with conformance/ and fixtures/), or -SharedDir."
-    }
-    foreach ($set in $fixtureSets) {
-        if (-not (Test-Path -LiteralPath (Join-Path $SharedDir "fixtures/$set/manifest.json"))) {
-            throw "Fixture set '$set' is missing: '$(Join-Path $SharedDir "fixtures/$set")' has no manifest.json."
-        }
-    }
-}
+function Get-SuiteRow([string]$Name) { [pscustomobject]@{ Name = $Name; Passed = 0; Failed = 0; Skipped = 0 } }
 
 function Invoke-Test {
-    $sets = $fixtureSets
+    Import-Module (Join-Path $root 'tests/Conformance/FixtureManifest.psm1') -Force   # finds sets, counts cases
+    if (-not @(Find-FixtureSet $fixturesDir)) { throw "No fixture set (a folder with a manifest.json) under '$fixturesDir'." }
     Remove-Item -LiteralPath $resultsDir -Recurse -Force -ErrorAction Ignore
     $null = New-Item -ItemType Directory -Force -Path $resultsDir
     $rows = [System.Collections.Generic.List[object]]::new()
@@ -219,7 +219,7 @@ function Invoke-Test {
     Write-Step 'xunit: dotnet test'
     dotnet test "$root/TorchLoad.sln" -c $Configuration --no-build --nologo --logger 'trx;LogFileName=xunit.trx' --results-directory $resultsDir
     $xunitExit = $LASTEXITCODE
-    $x = [pscustomobject]@{ Name = 'xunit'; Passed = 0; Failed = 0; Skipped = 0 }
+    $x = Get-SuiteRow 'xunit'
     $trx = @(Get-ChildItem -LiteralPath $resultsDir -Filter '*.trx' -Recurse)
     foreach ($file in $trx) {
         $c = ([xml](Get-Content -LiteralPath $file.FullName -Raw)).TestRun.ResultSummary.Counters
@@ -249,7 +249,7 @@ Import-Module $(& $q $pester)
 'PESTER-COUNTS {0} {1} {2}' -f `$r.PassedCount, (`$r.FailedCount + `$r.FailedBlocksCount + `$r.FailedContainersCount), (`$r.SkippedCount + `$r.NotRunCount)
 "@
     $run = Invoke-Child -ArgumentList '-Command', $script -TimeoutSec $PesterTimeoutSec -Echo
-    $p = [pscustomobject]@{ Name = 'pester'; Passed = 0; Failed = 0; Skipped = 0 }
+    $p = Get-SuiteRow 'pester'
     $counts = $run.Output | Where-Object { $_ -match '^PESTER-COUNTS (\d+) (\d+) (\d+)$' } | Select-Object -Last 1
     if ($counts) {
         $n = $counts -split ' '; $p.Passed = [int]$n[1]; $p.Failed = [int]$n[2]; $p.Skipped = [int]$n[3]
@@ -260,26 +260,69 @@ Import-Module $(& $q $pester)
     if ($run.StdErr.Trim()) { Write-Host $run.StdErr.TrimEnd() }
     $rows.Add($p)
 
-    # --- conformance: the shared checker over each fixture set, each in a fresh pwsh -----------------
-    foreach ($set in $sets) {
-        Write-Step "conformance $set"
-        $dir = (Resolve-Path -LiteralPath (Join-Path $SharedDir "fixtures/$set")).Path
-        $run = Invoke-Child -ArgumentList '-File', $checker, '-FixtureDir', $dir, '-ModulePath', "$moduleDir/TorchLoad.psd1" -TimeoutSec $ConformanceTimeoutSec
-        $log = Join-Path $resultsDir "conformance-$set.log"
-        @($run.Output) + $run.StdErr | Set-Content -LiteralPath $log
-        $row = [pscustomobject]@{ Name = "conformance $set"; Passed = 0; Failed = 0; Skipped = 0 }
-        $last = $run.Output | Where-Object { $_.Trim() } | Select-Object -Last 1
-        if ($last -match '^(\d+) passed, (\d+) failed$') {
-            $row.Passed = [int]$Matches[1]; $row.Failed = [int]$Matches[2]
-        } else {
-            $row.Failed = 1
-            $problems.Add("conformance ${set}: the checker did not finish$(if ($run.TimedOut) { " within $ConformanceTimeoutSec s" }) (exit $($run.ExitCode)); see $log")
-        }
-        $shown = @($run.Output | Where-Object { $_ -match '^FAIL ' })
-        $shown | Select-Object -First 15 | ForEach-Object { Write-Host "  $_" }
-        if ($shown.Count -gt 15) { Write-Host "  ... $($shown.Count - 15) more failures in $log" }
-        if ($run.StdErr.Trim()) { $run.StdErr.Trim() -split '\r?\n' | Select-Object -First 10 | ForEach-Object { Write-Host "  stderr: $_" } }
+    # --- conformance: tests/Conformance over every set in tests/fixtures, in a fresh pwsh -------------
+    Write-Step 'conformance: tests/Conformance over tests/fixtures'
+    foreach ($set in $PendingSets) { Write-Host "  pending: $set is skipped ($pendingReason)" }
+    $data = "@{ FixturesDir = $(& $q $fixturesDir); ModulePath = $(& $q "$moduleDir/TorchLoad.psd1"); PendingSets = @($(($PendingSets | ForEach-Object { & $q $_ }) -join ', ')); PendingReason = $(& $q $pendingReason) }"
+    $script = @"
+`$ErrorActionPreference = 'Stop'; `$PSStyle.OutputRendering = 'PlainText'
+Import-Module $(& $q $pester)
+`$c = New-PesterConfiguration
+`$c.Run.Container = New-PesterContainer -Path $(& $q "$root/tests/Conformance/Conformance.Tests.ps1") -Data $data
+`$c.Run.PassThru = `$true
+`$c.Output.Verbosity = 'Normal'; `$c.Output.RenderMode = 'Plaintext'
+`$c.TestResult.Enabled = `$true; `$c.TestResult.OutputFormat = 'JUnitXml'
+`$c.TestResult.OutputPath = $(& $q "$resultsDir/conformance.junit.xml")
+`$r = Invoke-Pester -Configuration `$c
+foreach (`$b in `$r.Containers.Blocks) {
+    `$t = @(`$b.Tests)
+    'CONFORMANCE-SET {0} {1} {2} {3}' -f `$b.Data.Name, @(`$t | ? Result -eq 'Passed').Count, (@(`$t | ? Result -eq 'Failed').Count + [int](`$b.Result -eq 'Failed')), @(`$t | ? Result -in 'Skipped', 'NotRun').Count
+}
+'CONFORMANCE-FAILED-CONTAINERS {0}' -f `$r.FailedContainersCount
+"@
+    $run = Invoke-Child -ArgumentList '-Command', $script -TimeoutSec $ConformanceTimeoutSec -Echo
+    $setLines = @($run.Output | Where-Object { $_ -match '^CONFORMANCE-SET \S+ \d+ \d+ \d+$' })
+    foreach ($line in $setLines) {
+        $n = $line -split ' '
+        $row = Get-SuiteRow "conformance $($n[1])"
+        $row.Passed = [int]$n[2]; $row.Failed = [int]$n[3]; $row.Skipped = [int]$n[4]
         $rows.Add($row)
+    }
+    $lost = $run.Output | Where-Object { $_ -match '^CONFORMANCE-FAILED-CONTAINERS [1-9]' }
+    if (-not $setLines -or $lost) {
+        $row = Get-SuiteRow 'conformance'; $row.Failed = 1; $rows.Add($row)
+        $problems.Add("tests/Conformance did not finish$(if ($run.TimedOut) { " within $ConformanceTimeoutSec s" }) (exit $($run.ExitCode)): $($run.StdErr.Trim())")
+    }
+    if ($run.StdErr.Trim()) { Write-Host $run.StdErr.TrimEnd() }
+
+    # --- the shared checker over every set in ../shared/fixtures, each in a fresh pwsh -----------------
+    if (-not (Test-Path -LiteralPath $checker)) {
+        Write-Step "shared checker: not run ($checker is not there; the sets above are the repository's copies)"
+    } else {
+        foreach ($set in Find-FixtureSet (Join-Path $SharedDir 'fixtures')) {
+            $row = Get-SuiteRow "shared checker $($set.Name)"
+            $rows.Add($row)
+            if ($set.Name -in $PendingSets) {
+                $row.Skipped = @(Get-ConformanceCase -Dir $set.Dir -Manifest (Read-FixtureManifest $set.Manifest)).Count
+                Write-Step "shared checker $($set.Name): pending, $($row.Skipped) checks skipped ($pendingReason)"
+                continue
+            }
+            Write-Step "shared checker $($set.Name)"
+            $run = Invoke-Child -ArgumentList '-File', $checker, '-FixtureDir', $set.Dir, '-ModulePath', "$moduleDir/TorchLoad.psd1" -TimeoutSec $ConformanceTimeoutSec
+            $log = Join-Path $resultsDir "shared-checker-$($set.Name).log"
+            @($run.Output) + $run.StdErr | Set-Content -LiteralPath $log
+            $last = $run.Output | Where-Object { $_.Trim() } | Select-Object -Last 1
+            if ($last -match '^(\d+) passed, (\d+) failed$') {
+                $row.Passed = [int]$Matches[1]; $row.Failed = [int]$Matches[2]
+            } else {
+                $row.Failed = 1
+                $problems.Add("shared checker $($set.Name): did not finish$(if ($run.TimedOut) { " within $ConformanceTimeoutSec s" }) (exit $($run.ExitCode)); see $log")
+            }
+            $shown = @($run.Output | Where-Object { $_ -match '^FAIL ' })
+            $shown | Select-Object -First 15 | ForEach-Object { Write-Host "  $_" }
+            if ($shown.Count -gt 15) { Write-Host "  ... $($shown.Count - 15) more failures in $log" }
+            if ($run.StdErr.Trim()) { $run.StdErr.Trim() -split '\r?\n' | Select-Object -First 10 | ForEach-Object { Write-Host "  stderr: $_" } }
+        }
     }
 
     # --- summary -------------------------------------------------------------------------------------
@@ -335,7 +378,7 @@ Push-Location $root
 try {
     switch ($Task) {
         'Build' { Invoke-Build }
-        'Test' { Assert-Shared; Invoke-Build; Invoke-Test }
+        'Test' { Invoke-Build; Invoke-Test }
         'Demo' { Invoke-Build; Invoke-Demo }
         'Bench' {
             Invoke-Build
@@ -350,7 +393,6 @@ try {
         }
         'Fuzz' {
             if (-not (Test-Path "$root/fuzz/Invoke-Fuzz.ps1")) { throw 'build.ps1 -Task Fuzz: fuzz/Invoke-Fuzz.ps1 is missing.' }
-            Assert-Shared
             Exec { & $pwsh -NoProfile -NonInteractive -File "$root/fuzz/Invoke-Fuzz.ps1" -Seconds $Seconds -Smoke:$Smoke }
         }
     }

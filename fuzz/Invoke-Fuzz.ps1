@@ -27,8 +27,8 @@ param(
 
     [switch]$Smoke,
 
-    # Folder holding fixtures/ (the team's shared checkout next to the repo).
-    [string]$SharedDir,
+    # Folder holding the fixture sets (the repository's own copy by default).
+    [string]$FixturesDir,
 
     # Where afl's state, the instrumented harness, the seed corpus and smoke findings go (git-ignored).
     [string]$OutDir,
@@ -50,7 +50,7 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 
 $root = Split-Path -Parent $PSScriptRoot
-if (-not $SharedDir) { $SharedDir = Join-Path $root '../shared' }
+if (-not $FixturesDir) { $FixturesDir = Join-Path $root 'tests/fixtures' }
 if (-not $OutDir) { $OutDir = Join-Path $root 'fuzz-out' }
 $OutDir = [System.IO.Path]::GetFullPath($OutDir)
 $project = Join-Path $PSScriptRoot 'TorchLoad.Fuzz/TorchLoad.Fuzz.csproj'
@@ -69,8 +69,8 @@ function Get-ShortHash([string]$Path) { (Get-FileHash -LiteralPath $Path -Algori
 
 function New-SeedCorpus([string]$Dir) {
     # Every fixture under 64 KiB, once per content, named by its hash (afl wants a flat folder).
-    $fixtures = Join-Path $SharedDir 'fixtures'
-    if (-not (Test-Path -LiteralPath $fixtures)) { throw "No fixtures at $fixtures (pass -SharedDir)." }
+    $fixtures = $FixturesDir
+    if (-not (Test-Path -LiteralPath $fixtures)) { throw "No fixtures at $fixtures (pass -FixturesDir)." }
     if (Test-Path -LiteralPath $Dir) { Remove-Item -LiteralPath $Dir -Recurse -Force }
     $null = New-Item -ItemType Directory -Path $Dir
     foreach ($set in 'torch-1.13', 'crafted', 'external', 'bad') {

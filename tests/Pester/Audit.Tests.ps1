@@ -1,12 +1,12 @@
 #requires -Version 7.4
 # The audit cmdlets (Get-TorchTensor, Test-TorchCheckpoint, Compare-TorchCheckpoint, Export-TorchSafetensors)
 # and sharded Hugging Face checkpoints (*.bin.index.json). Expected dtypes, shapes, storage keys, locations,
-# record offsets and SHA-256 digests come from the fixture manifests (../shared/fixtures/*/manifest.json).
+# record offsets and SHA-256 digests come from the fixture manifests (tests/fixtures/*/manifest.json).
 # Fixtures are read in place and never modified; copies that are changed live in $TestDrive.
 
 BeforeDiscovery {
     $repo = (Resolve-Path "$PSScriptRoot/../..").Path
-    $fixtures = (Resolve-Path "$repo/../shared/fixtures").Path
+    $fixtures = (Resolve-Path "$repo/tests/fixtures").Path
     $torch113 = Get-Content -LiteralPath "$fixtures/torch-1.13/manifest.json" -Raw | ConvertFrom-Json -AsHashtable -Depth 200
     # Every torch-1.13 file whose safe-mode load (weights_only=True, no map_location) has a verdict on its globals.
     $verdictCases = @(foreach ($f in $torch113.files) {
@@ -24,7 +24,7 @@ BeforeDiscovery {
 BeforeAll {
     $repo = (Resolve-Path "$PSScriptRoot/../..").Path
     Import-Module "$repo/module/TorchLoad.psd1" -Force
-    $fixtures = (Resolve-Path "$repo/../shared/fixtures").Path
+    $fixtures = (Resolve-Path "$repo/tests/fixtures").Path
     $script:manifests = @{}
 
     function Get-ErrorId($ErrorRecord) { ($ErrorRecord.FullyQualifiedErrorId -split ',')[0] }

@@ -5,7 +5,7 @@
 BeforeAll {
     $repo = (Resolve-Path "$PSScriptRoot/../..").Path
     Import-Module "$repo/module/TorchLoad.psd1" -Force
-    $fixtures = (Resolve-Path "$repo/../shared/fixtures").Path
+    $fixtures = (Resolve-Path "$repo/tests/fixtures").Path
     $cudaFile = Join-Path $fixtures 'torch-1.13/cuda_location_tag.pt'
     $mpsFile = Join-Path $fixtures 'external/burn/examples/import-model-weights/weights/mnist.pt'
     function Get-ErrorId($ErrorRecord) { ($ErrorRecord.FullyQualifiedErrorId -split ',')[0] }

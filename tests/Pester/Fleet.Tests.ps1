@@ -6,7 +6,7 @@ BeforeAll {
     $repo = (Resolve-Path "$PSScriptRoot/../..").Path
     $module = "$repo/module/TorchLoad.psd1"
     Import-Module $module -Force
-    $fixtures = (Resolve-Path "$repo/../shared/fixtures").Path
+    $fixtures = (Resolve-Path "$repo/tests/fixtures").Path
     $folder = Join-Path $TestDrive 'zoo'
     $null = New-Item -ItemType Directory $folder
     # 1000 files: real state dicts, a payload, a truncated file, a TorchScript archive, in rotation

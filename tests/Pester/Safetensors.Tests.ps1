@@ -5,7 +5,7 @@
 BeforeAll {
     $repo = (Resolve-Path "$PSScriptRoot/../..").Path
     Import-Module "$repo/module/TorchLoad.psd1" -Force
-    $fixtures = (Resolve-Path "$repo/../shared/fixtures").Path
+    $fixtures = (Resolve-Path "$repo/tests/fixtures").Path
     function Get-ErrorId($ErrorRecord) { ($ErrorRecord.FullyQualifiedErrorId -split ',')[0] }
     function Get-Hex($Tensor) { [Convert]::ToHexString($Tensor.ToByteArray()) }
 }

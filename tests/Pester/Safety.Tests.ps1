@@ -6,7 +6,7 @@ BeforeAll {
     $repo = (Resolve-Path "$PSScriptRoot/../..").Path
     $module = "$repo/module/TorchLoad.psd1"
     Import-Module $module -Force
-    $fixtures = (Resolve-Path "$repo/../shared/fixtures").Path
+    $fixtures = (Resolve-Path "$repo/tests/fixtures").Path
     function Get-ErrorId($ErrorRecord) { ($ErrorRecord.FullyQualifiedErrorId -split ',')[0] }
     function Get-FileSha([string]$Path) { (Get-FileHash -LiteralPath $Path -Algorithm SHA256).Hash }
     function Get-TreeDigest($Root) {

@@ -4,7 +4,7 @@
 
 BeforeDiscovery {
     $repo = (Resolve-Path "$PSScriptRoot/../..").Path
-    $fixtures = (Resolve-Path "$repo/../shared/fixtures").Path
+    $fixtures = (Resolve-Path "$repo/tests/fixtures").Path
     $cases = foreach ($set in 'torch-1.13', 'crafted') {
         $manifest = Get-Content -Raw (Join-Path $fixtures "$set/manifest.json") | ConvertFrom-Json -AsHashtable -Depth 200
         foreach ($f in $manifest.files) {

@@ -7,7 +7,7 @@ namespace TorchLoad.Tests;
 public sealed class LoadBehaviourTests
 {
     private static string Fixture(string name) =>
-        Path.Combine(Path.GetDirectoryName(FuzzRegressionTests.RegressionDir)!, "..", "..", "..", "shared", "fixtures", "torch-1.13", name);
+        Path.Combine(Path.GetDirectoryName(FuzzRegressionTests.RegressionDir)!, "..", "fixtures", "torch-1.13", name);
 
     [Fact]
     public void CancelledLoad_IsTypedCancelled()
