@@ -176,7 +176,21 @@ function Compare-Node($ctx, [string] $path, $e, $a) {
             if ("$($a.Layout)" -ne $e.layout) { Fail $path "layout $($a.Layout), expected $($e.layout)" }
             if ([bool] $a.RequiresGrad -ne [bool] $e.rg) { Fail $path "RequiresGrad $($a.RequiresGrad), expected $($e.rg)" }
             if ([bool] $a.IsParameter -ne [bool] $e.param) { Fail $path "IsParameter $($a.IsParameter), expected $($e.param)" }
-            if ($e.layout -eq 'strided') {
+            foreach ($flag in @(@('conj', 'IsConj'), @('neg', 'IsNeg'), @('nested', 'IsNested'))) {
+                $want = (Has $e $flag[0]) -and [bool] $e.($flag[0])
+                if ([bool] $a.($flag[1]) -ne $want) { Fail $path "$($flag[1]) $($a.($flag[1])), expected $want" }
+            }
+            if (Has $e 'coalesced') {
+                if ($null -eq $a.IsCoalesced -or [bool] $a.IsCoalesced -ne [bool] $e.coalesced) { Fail $path "IsCoalesced '$($a.IsCoalesced)', expected $($e.coalesced)" }
+            }
+            if (Has $e 'parts') {
+                # sparse and nested component tensors, named as torch names them (crow_indices -> CrowIndices)
+                foreach ($part in $e.parts.psobject.Properties) {
+                    $prop = -join @($part.Name -split '_' | ForEach-Object { $_.Substring(0, 1).ToUpperInvariant() + $_.Substring(1) })
+                    if (-not (Has $a $prop)) { Fail $path "tensor has no property $prop"; continue }
+                    Compare-Component "$path.$prop" $part.Value $a.$prop
+                }
+            } elseif ($e.layout -eq 'strided') {
                 if ((JoinL $a.Stride) -ne (JoinL $e.stride)) { Fail $path "stride $(JoinL $a.Stride), expected $(JoinL $e.stride)" }
                 if ([long] $a.StorageOffset -ne [long] $e.offset) { Fail $path "StorageOffset $($a.StorageOffset), expected $($e.offset)" }
                 try {
@@ -196,13 +210,6 @@ function Compare-Node($ctx, [string] $path, $e, $a) {
                         if ($null -eq $a.QAxis -or [long] $a.QAxis -ne [long] $e.qaxis) { Fail $path "QAxis $($a.QAxis), expected $($e.qaxis)" }
                     }
                 }
-            } elseif ($e.layout -eq 'sparse_coo') {
-                Compare-Component "$path.Indices" $e.indices $a.Indices
-                Compare-Component "$path.Values" $e.values $a.Values
-            } elseif ($e.layout -eq 'sparse_csr') {
-                Compare-Component "$path.CrowIndices" $e.crow $a.CrowIndices
-                Compare-Component "$path.ColIndices" $e.col $a.ColIndices
-                Compare-Component "$path.Values" $e.values $a.Values
             }
         }
         'object' {
@@ -243,7 +250,7 @@ foreach ($case in $expected.cases) {
         if ($err) {
             if ($wo -and $unsafe) {
                 if (-not "$($err.FullyQualifiedErrorId)".StartsWith('UnsafeGlobal')) { Fail '<root>' "safe mode should refuse with UnsafeGlobal, got $($err.FullyQualifiedErrorId): $($err.Exception.Message)" }
-            } elseif ($wo -and "$($err.FullyQualifiedErrorId)".StartsWith('UnsafeGlobal') -and -not $case.wo_ok -and "$($case.wo_err)" -match 'Unsupported class') {
+            } elseif ($wo -and "$($err.FullyQualifiedErrorId)".StartsWith('UnsafeGlobal') -and -not $case.wo_ok -and "$($case.wo_err)" -match 'Unsupported (class|global)') {
                 # torch's own weights_only refuses this global too: parity, not a failure
                 "NOTE $($case.file) [$mode] ($($case.kind)) safe mode refused like torch's weights_only ($($case.wo_err -replace '.*WeightsUnpickler error: ', '')): $($err.Exception.Message -replace '\. If you trust.*', '')"
             } else {
