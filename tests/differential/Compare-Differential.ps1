@@ -8,7 +8,7 @@ with what torch.load returned (expected.json).
 dotnet pwsh -NoProfile -File tests/differential/Compare-Differential.ps1 -ModulePath ./module/TorchLoad.psd1 -CasesPath /tmp/diff-cases
 
 Prints one line per mismatch ("FAIL <file> [<mode>] <path>: <what>") and ends with "N passed, N failed"
-(a file passes when both safe mode and -WeightsOnly:$false give torch's tree).
+(a file passes when both safe mode and -WeightsOnly:$false give torch's tree); exits 1 when a file failed.
 #>
 [CmdletBinding()]
 param(
@@ -273,3 +273,4 @@ foreach ($case in $expected.cases) {
 }
 "files failing in safe mode: $($modeFail.safe); with -WeightsOnly:`$false: $($modeFail.permissive)"
 "$passed passed, $failed failed"
+if ($failed) { exit 1 }

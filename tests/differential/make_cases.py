@@ -496,7 +496,7 @@ def make_obj(gen, i):
         out["other_b"] = other[::2]
         if r.random() < 0.5:
             out["as_list"] = [out["narrow"], other]
-        if r.random() < 0.4:
+        if r.random() < 0.4 and dt not in V3_DT:  # torch 2.x cannot save a TypedStorage of a v3 dtype
             out["storage"] = base.storage()
         if r.random() < 0.3 and dt.is_floating_point:
             out["param_view"] = nn.Parameter(base[1], requires_grad=True)
