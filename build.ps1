@@ -50,7 +50,7 @@ param(
     # Differential: which real torch, seeds, checkpoints per seed, and the Debian 13 chroot holding torch 2.6.
     [ValidateSet('1.13', '2.6', 'All')]
     [string]$Torch = 'All',
-    [int[]]$Seeds = @(1234),
+    [string[]]$Seeds = @('1234'),
     [int]$Cases = 150,
     [string]$ChrootDir = $(if ($env:TORCHLOAD_TORCH26_CHROOT) { $env:TORCHLOAD_TORCH26_CHROOT } else { '/srv/trixie' })
 )

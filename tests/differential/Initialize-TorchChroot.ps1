@@ -25,8 +25,12 @@ function Give-Up([string]$Why) {
 }
 
 $isRoot = (& id -u) -eq '0'
-$sudo = if ($isRoot) { @() } elseif (Get-Command sudo -ErrorAction Ignore) { @('sudo', '-n') } else { $null }
-if ($null -eq $sudo) { return Give-Up "torch 2.6 needs a Debian 13 chroot at $ChrootDir; making or entering one needs root (or sudo)." }
+# (an if/else yielding @() would give $null: an empty array does not survive the pipeline)
+$sudo = @()
+if (-not $isRoot) {
+    if (-not (Get-Command sudo -ErrorAction Ignore)) { return Give-Up "torch 2.6 needs a Debian 13 chroot at $ChrootDir; making or entering one needs root (or sudo)." }
+    $sudo = @('sudo', '-n')
+}
 
 function Invoke-Root([string[]]$Command, [string]$Log) {
     $full = @($sudo) + $Command

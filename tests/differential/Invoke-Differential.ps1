@@ -12,6 +12,8 @@
     <chroot>/var/tmp/torchload-differential/, run there, and its output copied back under -OutDir.
     -Torch All runs every version that is available here (a missing one is skipped with a warning);
     naming one version makes it required. Exits 1 when any file disagrees or no version could run.
+    -RegressionsDir DIR instead rewrites the regression fixtures (tests/differential/regressions.py, saved by
+    torch 2.6, manifest.json in the shared fixture schema), e.g. -RegressionsDir tests/fixtures/differential-regressions.
 
 .EXAMPLE
     dotnet pwsh -NoProfile -File tests/differential/Invoke-Differential.ps1 -Torch 2.6 -Seeds 1,2,3 -ModulePath ./module/TorchLoad.psd1
@@ -19,18 +21,21 @@
 param(
     [ValidateSet('1.13', '2.6', 'All')]
     [string]$Torch = 'All',
-    [int[]]$Seeds = @(1234),
+    [string[]]$Seeds = @('1234'),   # also "1,2,3": pwsh -File passes a list as one string
     [int]$Cases = 150,
     [string]$ModulePath = './module/TorchLoad.psd1',
     [string]$OutDir = './bench-out/differential',
     [string]$ChrootDir = $(if ($env:TORCHLOAD_TORCH26_CHROOT) { $env:TORCHLOAD_TORCH26_CHROOT } else { '/srv/trixie' }),
-    [string]$HostPython = '/usr/bin/python3'
+    [string]$HostPython = '/usr/bin/python3',
+
+    # Instead of the random run: rewrite the regression fixtures (make_cases.py --regressions, torch 2.6) into this folder.
+    [string]$RegressionsDir
 )
 $ErrorActionPreference = 'Stop'
 $here = $PSScriptRoot
 $pwsh = Join-Path $PSHOME 'pwsh'
 $generator = Join-Path $here 'make_cases.py'
-$required = $Torch -ne 'All'
+$required = $Torch -ne 'All' -or $RegressionsDir
 $ran = [System.Collections.Generic.List[string]]::new()
 $failedSets = [System.Collections.Generic.List[string]]::new()
 
@@ -47,8 +52,9 @@ function Compare-Set([string]$Label, [string]$CasesPath) {
 }
 
 $OutDir = [IO.Path]::GetFullPath($OutDir)
+$Seeds = @($Seeds -split '[,\s]+' | Where-Object { $_ } | ForEach-Object { [int]$_ })
 
-if ($Torch -in '1.13', 'All') {
+if (($Torch -in '1.13', 'All') -and -not $RegressionsDir) {
     $ok = $true
     try { & $pwsh -NoProfile -NonInteractive -File (Join-Path $here '../../build/Install-DebianTorch.ps1') -Python $HostPython; if ($LASTEXITCODE) { throw "Install-DebianTorch.ps1 failed" } }
     catch { if ($required) { throw }; Write-Warning "torch 1.13 (host $HostPython) is not available: $_"; $ok = $false }
@@ -66,12 +72,22 @@ if ($Torch -in '1.13', 'All') {
 if ($Torch -in '2.6', 'All') {
     $ok = & (Join-Path $here 'Initialize-TorchChroot.ps1') -ChrootDir $ChrootDir -Require:$required
     if ($ok) {
-        $sudo = if ((& id -u) -eq '0') { @() } else { @('sudo', '-n') }
+        $sudo = @(); if ((& id -u) -ne '0') { $sudo = @('sudo', '-n') }
         $inside = '/var/tmp/torchload-differential'
         $exchange = Join-Path $ChrootDir $inside.TrimStart('/')
         if (Test-Path -LiteralPath $exchange) { Invoke-Native (@($sudo) + @('rm', '-rf', $exchange)) }
         Invoke-Native (@($sudo) + @('mkdir', '-p', $exchange))
         Invoke-Native (@($sudo) + @('cp', $generator, (Join-Path $here 'regressions.py'), $exchange))
+        if ($RegressionsDir) {
+            $RegressionsDir = [IO.Path]::GetFullPath($RegressionsDir)
+            Invoke-Native (@($sudo) + @('chroot', $ChrootDir, '/usr/bin/python3', '-W', 'ignore', "$inside/make_cases.py", '--regressions', "$inside/regressions"))
+            $null = New-Item -ItemType Directory -Force -Path $RegressionsDir
+            Get-ChildItem -LiteralPath $RegressionsDir -File | Remove-Item
+            Invoke-Native (@($sudo) + @('cp', '-r', "$exchange/regressions/.", $RegressionsDir))
+            if ($sudo) { Invoke-Native (@($sudo) + @('chown', '-R', "$(& id -u):$(& id -g)", $RegressionsDir)) }
+            Write-Host "==> regression fixtures written to $RegressionsDir"
+            exit 0
+        }
         foreach ($seed in $Seeds) {
             $dir = Join-Path $OutDir "torch-2.6/seed-$seed"
             if (Test-Path -LiteralPath $dir) { Remove-Item -LiteralPath $dir -Recurse -Force }
