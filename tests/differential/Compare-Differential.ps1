@@ -128,7 +128,14 @@ function Compare-Node($ctx, [string] $path, $e, $a) {
             $want = @($e.items | ForEach-Object { $_.v })
             if ((JoinL $got) -ne (JoinL $want)) { Fail $path "set $(JoinL $got), expected $(JoinL $want)" }
         }
-        { $_ -in 'dtype', 'device' } { if ($null -eq $a -or "$a" -ne $e.v) { Fail $path "expected $($e.t) '$($e.v)', got $(Desc $a)" } }
+        'memory_format' {
+            # TorchLoad never calls getattr (object-model; shared torch-2.6 memory_format_leaves.pt): an inert
+            # builtins.getattr(torch._utils.torch, name) call (protocol < 4) or the global torch._utils.torch.<name> (>= 4)
+            $ok = (Has $a 'ClassName') -and (("$($a.ClassName)" -eq "torch._utils.torch.$($e.v)") -or
+                ("$($a.ClassName)" -eq 'builtins.getattr' -and (Has $a 'Args') -and @($a.Args).Count -eq 2 -and "$(@($a.Args)[1])" -eq $e.v))
+            if (-not $ok) { Fail $path "expected memory_format '$($e.v)' as an inert getattr call or torch._utils.torch global, got $(Desc $a)" }
+        }
+        { $_ -in 'dtype', 'device', 'layout' } { if ($null -eq $a -or "$a" -ne $e.v) { Fail $path "expected $($e.t) '$($e.v)', got $(Desc $a)" } }
         'size' {
             if ($a -isnot [System.Collections.IList]) { Fail $path "expected torch.Size as IList, got $(Desc $a)"; return }
             if ((JoinL $a) -ne (JoinL $e.v)) { Fail $path "Size $(JoinL $a), expected $(JoinL $e.v)" }
@@ -181,6 +188,10 @@ function Compare-Node($ctx, [string] $path, $e, $a) {
                 $want = (Has $e $flag[0]) -and [bool] $e.($flag[0])
                 if ([bool] $a.($flag[1]) -ne $want) { Fail $path "$($flag[1]) $($a.($flag[1])), expected $want" }
             }
+            if (Has $e 'pystate') {
+                if (-not (Has $a 'PythonState') -or $null -eq $a.PythonState) { Fail $path 'PythonState is missing (torch restored Python attributes)' }
+                else { Compare-Node $ctx "$path.PythonState" $e.pystate $a.PythonState }
+            }
             if ((Has $e 'coalesced') -and -not ($null -eq $a.IsCoalesced -and $torchMajor -lt 2)) {
                 # torch 1.x files do not record it (torch 1.13 computes it on load); 2.x files do
                 if ($null -eq $a.IsCoalesced -or [bool] $a.IsCoalesced -ne [bool] $e.coalesced) { Fail $path "IsCoalesced '$($a.IsCoalesced)', expected $($e.coalesced)" }
@@ -228,7 +239,7 @@ function Compare-Node($ctx, [string] $path, $e, $a) {
 
 function Test-HasObject($e) {
     if ($null -eq $e) { return $false }
-    if ($e.t -eq 'object') { return $true }
+    if ($e.t -in 'object', 'memory_format') { return $true }
     foreach ($p in 'items', 'keys', 'values') {
         if ((Has $e $p) -and $e.t -ne 'tensor') { foreach ($c in @($e.$p)) { if (Test-HasObject $c) { return $true } } }
     }

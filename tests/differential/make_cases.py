@@ -2,31 +2,36 @@
 """Differential test-case generator for TorchLoad.
 
 Generates N random PyTorch checkpoints with a fixed seed and writes expected.json,
-which records what real torch.load returns for each file.  Run ONLY with the system
-python that has python3-torch (Debian's torch 1.13):
+which records what real torch.load returns for each file.  Runs with Debian's python3-torch:
+torch 1.13 (Debian 12, the host) or torch 2.6 (Debian 13, in a chroot); with 2.x it adds what 2.x
+writes and 1.13 cannot (v3 dtypes, float8, bits, complex32, conj/neg, nested, CSC/BSR/BSC, attributes).
+Invoke-Differential.ps1 runs it for both and compares (build.ps1 -Task Differential).
 
     /usr/bin/python3 tests/differential/make_cases.py --out /tmp/diff-cases [--n 150] [--seed 1234]
+    ... make_cases.py --regressions DIR     (the regression fixtures instead, regressions.py)
 
 expected.json schema (one entry per file under "cases"):
-  file, format ("zip"|"legacy"), protocol, kind,
+  file, format ("zip"|"bytesio"|"legacy"), protocol, kind, variant ("std"|"odict_lists"|"stop_extra": the pickler),
   wo_ok / wo_err      : whether torch.load(weights_only=True) accepted the file
   tree                : the object tree returned by torch.load(weights_only=False)
 
 Tree nodes ("t" = node type):
   none | bool{v} | int{v: decimal string} | float{v: repr, bits: 16 hex digits of the IEEE-754 int64}
   str{v, [u16: UTF-16LE hex when v has lone surrogates]} | bytes{hex} | complex{re,im (float nodes)} | set{items (sorted leaves)}
-  dtype{v} | device{v} | size{v: [ints]}
+  dtype{v} | device{v} | layout{v} | memory_format{v} | size{v: [ints]}
   list{id, items} | tuple{items} | dict{id, kind, keys, values}
   tensor{id, dtype, shape, stride, offset, rg, param, layout, numel, sha, sg (storage group),
-         [qscheme, qscale, qzp | qscales{...}, qzps{...}, qaxis],
-         [indices, values | crow, col, values]  (component nodes: dtype, shape, sha)}
+         [qscheme, qscale, qzp | qscales{...}, qzps{...}, qaxis], [conj], [neg], [pystate (Python attributes)],
+         [parts{indices, values | crow_indices, col_indices, values | ccol_indices, row_indices, values}, coalesced (COO)],
+         nested tensors: nested, shape [components], parts{values, nested_sizes, nested_strides, nested_offsets}
+         (component nodes: dtype, shape, sha)}
   storage{id, dtype, size, sha, sg}
   object{class, [state]}    (something safe mode must refuse; permissive mode: ClassName and, for plain
                             classes, State against the instance __dict__)
   tensor and storage nodes also carry storage{dtype, size, nbytes, sha of all its bytes, location}
   ref{id}                   (the same object as the earlier node with that id: reference identity)
-The sha is sha256 of the logical values as contiguous little-endian bytes (bfloat16 as int16,
-quantized as int_repr(), complex interleaved real/imag).
+The sha is sha256 of the logical values as contiguous little-endian bytes, gathered from the storage bytes
+(quantized: the integer codes; conj/neg resolved; complex interleaved real/imag).
 """
 import argparse
 import collections
@@ -225,6 +230,8 @@ class Gen:
                 t.requires_grad_(True)
         elif r.random() < 0.05:
             t = nn.Parameter(t, requires_grad=False)
+        if TORCH2 and r.random() < 0.06:  # Python attributes: 2.x saves them (_rebuild_from_type_v2 / _rebuild_parameter_with_state)
+            t.note = r.choice([1, "tag", [1.5, None], {"k": 2 ** 70}])
         return t
 
     def qtensor(self):
@@ -317,6 +324,8 @@ class Gen:
         if k < 0.60:
             return torch.Size([r.randint(0, 9) for _ in range(r.randint(0, 3))])
         if k < 0.61:
+            if TORCH2 and r.random() < 0.5:  # a memory_format pickles as getattr(torch, 'channels_last') in 2.x
+                return r.choice([torch.strided, torch.sparse_coo, torch.sparse_csr, torch.channels_last, torch.contiguous_format, torch.preserve_format])
             return torch.device(r.choice(["cpu"]))
         if k < 0.66 and self.pool:
             return r.choice(self.pool)
@@ -669,6 +678,10 @@ class Walker:
             return {"t": "device", "v": str(o)}
         if isinstance(o, torch.Size):
             return {"t": "size", "v": list(o)}
+        if isinstance(o, torch.layout):
+            return {"t": "layout", "v": str(o).replace("torch.", "")}
+        if isinstance(o, torch.memory_format):
+            return {"t": "memory_format", "v": str(o).replace("torch.", "")}
         if id(o) in self.ids and not isinstance(o, tuple):
             return {"t": "ref", "id": self.ids[id(o)]}
         nid = self.next
@@ -685,6 +698,8 @@ class Walker:
                               "nested_offsets": self.comp(o._nested_tensor_storage_offsets())}
                 return n
             n["shape"] = list(o.shape)
+            if getattr(o, "__dict__", None):  # Python attributes torch restored on the tensor / Parameter
+                n["pystate"] = self.walk(dict(o.__dict__))
             if o.is_conj():
                 n["conj"] = True
             if o.is_neg():
