@@ -552,6 +552,8 @@ def make_obj(gen, i):
         d["conj"] = c.conj()
         d["conj_t"] = d["conj"].transpose(0, 1)
         d["neg"] = gen.values(torch.float32, [4])._neg_view()
+        if r.random() < 0.3:
+            d["untyped"] = gen.values(r.choice(ALL_DT), [r.randint(0, 5)]).untyped_storage()
         return kind, d
     if kind == "quantized":
         return kind, {"q%d" % j: gen.qtensor() for j in range(r.randint(1, 5))}
@@ -727,6 +729,9 @@ class Walker:
                 n["parts"] = {"ccol_indices": self.comp(o.ccol_indices()), "row_indices": self.comp(o.row_indices()),
                               "values": self.comp(o.values())}
             return n
+        if TORCH2 and isinstance(o, torch.UntypedStorage):  # saved bare: loads as an UntypedStorage (bytes)
+            return {"t": "storage", "id": nid, "dtype": "uint8", "size": o.nbytes(), "sha": sha(storage_bytes(o)),
+                    "sg": self.storages.setdefault(o._cdata, len(self.storages)), "storage": self.storage_info(o, torch.uint8)}
         if isinstance(o, torch.storage.TypedStorage):
             u = untyped(o)
             return {"t": "storage", "id": nid, "dtype": dtname(o.dtype), "size": o.size(), "sha": sha(storage_bytes(u)),
