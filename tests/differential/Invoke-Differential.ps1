@@ -9,7 +9,8 @@
     torch 1.13 is Debian 12's python3-torch on the host (/usr/bin/python3; build/Install-DebianTorch.ps1
     installs it). torch 2.6 is Debian 13's, in a chroot (Initialize-TorchChroot.ps1 makes it when
     missing). Files cross into the chroot by copying: the generator is copied to
-    <chroot>/var/tmp/torchload-differential/, run there, and its output copied back under -OutDir.
+    <chroot>/var/tmp/torchload-differential-<pid>/, run there, its output copied back under -OutDir, and
+    that folder removed.
     -Torch All runs every version that is available here (a missing one is skipped with a warning);
     naming one version makes it required. Exits 1 when any file disagrees or no version could run.
     -RegressionsDir DIR instead rewrites the regression fixtures (tests/differential/regressions.py, saved by
@@ -73,31 +74,40 @@ if ($Torch -in '2.6', 'All') {
     $ok = & (Join-Path $here 'Initialize-TorchChroot.ps1') -ChrootDir $ChrootDir -Require:$required
     if ($ok) {
         $sudo = @(); if ((& id -u) -ne '0') { $sudo = @('sudo', '-n') }
-        $inside = '/var/tmp/torchload-differential'
+        # the exchange folder: inside the chroot, one per run (runs may overlap), removed afterwards
+        $inside = "/var/tmp/torchload-differential-$PID"
         $exchange = Join-Path $ChrootDir $inside.TrimStart('/')
-        if (Test-Path -LiteralPath $exchange) { Invoke-Native (@($sudo) + @('rm', '-rf', $exchange)) }
-        Invoke-Native (@($sudo) + @('mkdir', '-p', $exchange))
-        Invoke-Native (@($sudo) + @('cp', $generator, (Join-Path $here 'regressions.py'), $exchange))
-        if ($RegressionsDir) {
-            $RegressionsDir = [IO.Path]::GetFullPath($RegressionsDir)
-            Invoke-Native (@($sudo) + @('chroot', $ChrootDir, '/usr/bin/python3', '-W', 'ignore', "$inside/make_cases.py", '--regressions', "$inside/regressions"))
-            $null = New-Item -ItemType Directory -Force -Path $RegressionsDir
-            Get-ChildItem -LiteralPath $RegressionsDir -File | Remove-Item
-            Invoke-Native (@($sudo) + @('cp', '-r', "$exchange/regressions/.", $RegressionsDir))
-            if ($sudo) { Invoke-Native (@($sudo) + @('chown', '-R', "$(& id -u):$(& id -g)", $RegressionsDir)) }
-            Write-Host "==> regression fixtures written to $RegressionsDir"
-            exit 0
+        function Invoke-Chroot([string[]]$PyArgs) {
+            Invoke-Native (@($sudo) + @('chroot', $ChrootDir, '/usr/bin/python3', '-W', 'ignore', "$inside/make_cases.py") + $PyArgs)
         }
-        foreach ($seed in $Seeds) {
-            $dir = Join-Path $OutDir "torch-2.6/seed-$seed"
-            if (Test-Path -LiteralPath $dir) { Remove-Item -LiteralPath $dir -Recurse -Force }
-            Write-Host "==> torch 2.6 (chroot $ChrootDir): $Cases cases, seed $seed"
-            Invoke-Native (@($sudo) + @('chroot', $ChrootDir, '/usr/bin/python3', '-W', 'ignore', "$inside/make_cases.py",
-                '--out', "$inside/seed-$seed", '--n', "$Cases", '--seed', "$seed"))
-            $null = New-Item -ItemType Directory -Force -Path (Split-Path $dir)
-            Invoke-Native (@($sudo) + @('cp', '-r', (Join-Path $exchange "seed-$seed"), $dir))
-            if ($sudo) { Invoke-Native (@($sudo) + @('chown', '-R', "$(& id -u):$(& id -g)", $dir)) }
-            Compare-Set "torch 2.6 seed $seed" $dir
+        function Copy-Out([string]$From, [string]$To) {
+            $null = New-Item -ItemType Directory -Force -Path $To
+            Invoke-Native (@($sudo) + @('cp', '-r', "$From/.", $To))
+            if ($sudo) { Invoke-Native (@($sudo) + @('chown', '-R', "$(& id -u):$(& id -g)", $To)) }
+        }
+        try {
+            Invoke-Native (@($sudo) + @('mkdir', '-p', $exchange))
+            Invoke-Native (@($sudo) + @('cp', $generator, (Join-Path $here 'regressions.py'), $exchange))
+            if ($RegressionsDir) {
+                $RegressionsDir = [IO.Path]::GetFullPath($RegressionsDir)
+                Invoke-Chroot @('--regressions', "$inside/regressions")
+                if (Test-Path -LiteralPath $RegressionsDir) { Get-ChildItem -LiteralPath $RegressionsDir -File | Remove-Item }
+                Copy-Out "$exchange/regressions" $RegressionsDir
+                Write-Host "==> regression fixtures written to $RegressionsDir"
+                exit 0
+            }
+            foreach ($seed in $Seeds) {
+                $dir = Join-Path $OutDir "torch-2.6/seed-$seed"
+                if (Test-Path -LiteralPath $dir) { Remove-Item -LiteralPath $dir -Recurse -Force }
+                Write-Host "==> torch 2.6 (chroot $ChrootDir): $Cases cases, seed $seed"
+                Invoke-Chroot @('--out', "$inside/seed-$seed", '--n', "$Cases", '--seed', "$seed")
+                Copy-Out "$exchange/seed-$seed" $dir
+                Invoke-Native (@($sudo) + @('rm', '-rf', "$exchange/seed-$seed"))
+                Compare-Set "torch 2.6 seed $seed" $dir
+            }
+        } finally {
+            $rm = @($sudo) + @('rm', '-rf', $exchange)
+            if (Test-Path -LiteralPath $exchange) { & $rm[0] $rm[1..($rm.Count - 1)] }
         }
     }
 }
