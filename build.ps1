@@ -16,8 +16,11 @@
     Bench  Build, then bench/Invoke-Benchmark.ps1: torch.load (Debian's python3-torch, installed if
            missing) vs Import-TorchCheckpoint eager and -Mmap vs Get-TorchStorage -Path on a 1 GiB and a
            20,000-tensor checkpoint, medians and ratios from one alternating run (not part of Test).
-    Differential  Build, then generate 150 checkpoints with Debian's real PyTorch (installed if missing;
-           seeded, tests/differential/make_cases.py) and compare every value TorchLoad reads with torch.load's.
+    Differential  Build, then for each -Torch version (1.13: Debian 12's python3-torch on the host, installed
+           if missing; 2.6: Debian 13's, in a chroot at -ChrootDir, made if missing) and each of -Seeds,
+           generate -Cases random checkpoints with that real PyTorch (tests/differential/make_cases.py) and
+           compare every value and the whole tree TorchLoad reads with torch.load's
+           (tests/differential/Invoke-Differential.ps1). -Torch All (default) runs what is available here.
     Fuzz   Build the SharpFuzz harness and run afl++ for -Seconds (fuzz/Invoke-Fuzz.ps1); -Smoke runs the
            in-process mutation smoke instead (no afl).
 
@@ -44,7 +47,14 @@ param(
 
     # Fuzz: how long to fuzz; -Smoke: in-process mutation smoke instead of afl++.
     [int]$Seconds = 60,
-    [switch]$Smoke
+    [switch]$Smoke,
+
+    # Differential: which real torch, seeds, checkpoints per seed, and the Debian 13 chroot holding torch 2.6.
+    [ValidateSet('1.13', '2.6', 'All')]
+    [string]$Torch = 'All',
+    [string[]]$Seeds = @('1234'),
+    [int]$Cases = 150,
+    [string]$ChrootDir = $(if ($env:TORCHLOAD_TORCH26_CHROOT) { $env:TORCHLOAD_TORCH26_CHROOT } else { '/srv/trixie' })
 )
 
 $ErrorActionPreference = 'Stop'
@@ -386,10 +396,7 @@ try {
         }
         'Differential' {
             Invoke-Build
-            Exec { & $pwsh -NoProfile -NonInteractive -File "$root/build/Install-DebianTorch.ps1" }
-            $cases = Join-Path $root 'bench-out/differential'
-            Exec { /usr/bin/python3 "$root/tests/differential/make_cases.py" --out $cases }
-            Exec { & $pwsh -NoProfile -NonInteractive -File "$root/tests/differential/Compare-Differential.ps1" -ModulePath "$moduleDir/TorchLoad.psd1" -CasesPath $cases }
+            Exec { & "$root/tests/differential/Invoke-Differential.ps1" -Torch $Torch -Seeds $Seeds -Cases $Cases -ChrootDir $ChrootDir -ModulePath "$moduleDir/TorchLoad.psd1" -OutDir "$root/bench-out/differential" }
         }
         'Fuzz' {
             if (-not (Test-Path "$root/fuzz/Invoke-Fuzz.ps1")) { throw 'build.ps1 -Task Fuzz: fuzz/Invoke-Fuzz.ps1 is missing.' }

@@ -2,31 +2,36 @@
 """Differential test-case generator for TorchLoad.
 
 Generates N random PyTorch checkpoints with a fixed seed and writes expected.json,
-which records what real torch.load returns for each file.  Run ONLY with the system
-python that has python3-torch (Debian's torch 1.13):
+which records what real torch.load returns for each file.  Runs with Debian's python3-torch:
+torch 1.13 (Debian 12, the host) or torch 2.6 (Debian 13, in a chroot); with 2.x it adds what 2.x
+writes and 1.13 cannot (v3 dtypes, float8, bits, complex32, conj/neg, nested, CSC/BSR/BSC, attributes).
+Invoke-Differential.ps1 runs it for both and compares (build.ps1 -Task Differential).
 
     /usr/bin/python3 tests/differential/make_cases.py --out /tmp/diff-cases [--n 150] [--seed 1234]
+    ... make_cases.py --regressions DIR     (the regression fixtures instead, regressions.py)
 
 expected.json schema (one entry per file under "cases"):
-  file, format ("zip"|"legacy"), protocol, kind,
+  file, format ("zip"|"bytesio"|"legacy"), protocol, kind, variant ("std"|"odict_lists"|"stop_extra": the pickler),
   wo_ok / wo_err      : whether torch.load(weights_only=True) accepted the file
   tree                : the object tree returned by torch.load(weights_only=False)
 
 Tree nodes ("t" = node type):
   none | bool{v} | int{v: decimal string} | float{v: repr, bits: 16 hex digits of the IEEE-754 int64}
   str{v, [u16: UTF-16LE hex when v has lone surrogates]} | bytes{hex} | complex{re,im (float nodes)} | set{items (sorted leaves)}
-  dtype{v} | device{v} | size{v: [ints]}
+  dtype{v} | device{v} | layout{v} | memory_format{v} | size{v: [ints]}
   list{id, items} | tuple{items} | dict{id, kind, keys, values}
   tensor{id, dtype, shape, stride, offset, rg, param, layout, numel, sha, sg (storage group),
-         [qscheme, qscale, qzp | qscales{...}, qzps{...}, qaxis],
-         [indices, values | crow, col, values]  (component nodes: dtype, shape, sha)}
+         [qscheme, qscale, qzp | qscales{...}, qzps{...}, qaxis], [conj], [neg], [pystate (Python attributes)],
+         [parts{indices, values | crow_indices, col_indices, values | ccol_indices, row_indices, values}, coalesced (COO)],
+         nested tensors: nested, shape [components], parts{values, nested_sizes, nested_strides, nested_offsets}
+         (component nodes: dtype, shape, sha)}
   storage{id, dtype, size, sha, sg}
   object{class, [state]}    (something safe mode must refuse; permissive mode: ClassName and, for plain
                             classes, State against the instance __dict__)
   tensor and storage nodes also carry storage{dtype, size, nbytes, sha of all its bytes, location}
   ref{id}                   (the same object as the earlier node with that id: reference identity)
-The sha is sha256 of the logical values as contiguous little-endian bytes (bfloat16 as int16,
-quantized as int_repr(), complex interleaved real/imag).
+The sha is sha256 of the logical values as contiguous little-endian bytes, gathered from the storage bytes
+(quantized: the integer codes; conj/neg resolved; complex interleaved real/imag).
 """
 import argparse
 import collections
@@ -35,9 +40,12 @@ import io
 import json
 import math
 import os
+import pickle
 import random
+import re
 import struct
 import sys
+import types
 import warnings
 
 warnings.filterwarnings("ignore")
@@ -46,11 +54,22 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
+TORCH_VERSION = tuple(int(x) for x in re.match(r"(\d+)\.(\d+)", torch.__version__).groups())
+TORCH2 = TORCH_VERSION >= (2, 0)
+
 FLOAT_DT = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 INT_DT = [torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8]
 CPLX_DT = [torch.complex64, torch.complex128]
-ALL_DT = FLOAT_DT + INT_DT + [torch.bool] + CPLX_DT
+# torch 2.x only: saved as UntypedStorage + _rebuild_tensor_v3 (storage_info: dtype uint8, size in bytes)
+UINT_V3 = [torch.uint16, torch.uint32, torch.uint64] if TORCH2 else []
+FLOAT8_DT = [torch.float8_e4m3fn, torch.float8_e5m2, torch.float8_e4m3fnuz, torch.float8_e5m2fnuz] if TORCH2 else []
+BITS_DT = [torch.bits8, torch.bits16, torch.bits1x8, torch.bits2x4, torch.bits4x2] if TORCH2 else []
+CHALF_DT = [torch.complex32] if TORCH2 else []
+V3_DT = UINT_V3 + FLOAT8_DT + BITS_DT + CHALF_DT
+ALL_DT = FLOAT_DT + INT_DT + [torch.bool] + CPLX_DT + V3_DT
 Q_DT = [torch.qint8, torch.quint8, torch.qint32]
+# the integer dtype of the same width that a v3 dtype's random bits are made in (then .view(dt))
+_SAME_WIDTH_INT = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 UNICODE_KEYS = ["weight", "bias", "ключ", "键", "🔑key", "naïve", "a b", "", "tab\tkey", "nul\x00in",
                 "ünïcödé", "日本語", "emoji😀😀", "x" * 300, "ζ", "'quote\"", "line\nbreak"]
@@ -80,6 +99,8 @@ class Gen:
 
     def values(self, dt, shape):
         r = self.r
+        if dt in V3_DT:
+            return self.v3_values(dt, shape)
         if dt in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
             t = self.randn(shape) * r.choice([1.0, 100.0, 1e-3])
             if t.numel() and r.random() < 0.3:
@@ -103,6 +124,30 @@ class Gen:
         if dt in CPLX_DT:
             return torch.complex(self.randn(shape), self.randn(shape)).to(dt)
         raise ValueError(dt)
+
+    def v3_values(self, dt, shape):
+        """torch 2.x dtypes: float8 and complex32 converted from random floats, the rest random bits viewed as dt."""
+        r = self.r
+        if dt in FLOAT8_DT:
+            t = self.randn(shape) * r.choice([1.0, 10.0, 1e-2])
+            if t.numel() and r.random() < 0.3:
+                flat = t.view(-1)
+                for _ in range(min(3, flat.numel())):
+                    flat[r.randrange(flat.numel())] = r.choice([float("nan"), float("inf"), float("-inf"), -0.0, 1e6])
+            return t.to(dt)
+        if dt == torch.complex32:
+            return torch.complex(self.randn(shape), self.randn(shape)).to(dt)
+        base = _SAME_WIDTH_INT[torch.empty(0, dtype=dt).element_size()]
+        if base == torch.uint8:
+            bits = torch.randint(0, 256, shape, generator=self.g, dtype=torch.uint8)
+        else:
+            info = torch.iinfo(base)
+            bits = torch.randint(max(info.min, -2 ** 62), min(info.max, 2 ** 62), shape, generator=self.g, dtype=torch.int64)
+            if bits.numel() and r.random() < 0.4:  # 0, all ones (unsigned max), the sign bit alone
+                for v in (0, -1, info.min, info.max)[: bits.numel()]:
+                    bits.view(-1)[r.randrange(bits.numel())] = v
+            bits = bits.to(base)
+        return bits.view(dt)
 
     def view_of(self, t):
         """Return a (possibly) non-trivial view of t (shares its storage)."""
@@ -171,6 +216,12 @@ class Gen:
             t = self.view_of(t)
             if r.random() < 0.3:
                 t = self.view_of(t)
+        if dt in CPLX_DT and r.random() < 0.25:
+            t = t.conj()  # lazy: the conj bit is set, the stored values are not conjugated
+        elif dt in FLOAT_DT + [torch.int64, torch.int32] and r.random() < 0.1:
+            t = t._neg_view()  # lazy negation (the neg bit)
+        if dt in V3_DT:
+            return t  # no autograd for these
         if dt.is_floating_point or dt.is_complex:
             if r.random() < 0.1:
                 t = nn.Parameter(t, requires_grad=r.random() < 0.7)
@@ -179,6 +230,8 @@ class Gen:
                 t.requires_grad_(True)
         elif r.random() < 0.05:
             t = nn.Parameter(t, requires_grad=False)
+        if TORCH2 and r.random() < 0.06:  # Python attributes: 2.x saves them (_rebuild_from_type_v2 / _rebuild_parameter_with_state)
+            t.note = r.choice([1, "tag", [1.5, None], {"k": 2 ** 70}])
         return t
 
     def qtensor(self):
@@ -193,7 +246,10 @@ class Gen:
             axis = r.randrange(len(shape))
             n = shape[axis]
             scales = torch.rand(n, generator=self.g, dtype=torch.float64) + 0.01
-            if qdt == torch.quint8:
+            if qdt == torch.quint8 and r.random() < 0.35:
+                # float zero points: torch makes it per_channel_affine_float_qparams (embedding-bag style)
+                zps = torch.randn(n, generator=self.g) * 4
+            elif qdt == torch.quint8:
                 zps = torch.randint(0, 255, (n,), generator=self.g)
             elif qdt == torch.qint8:
                 zps = torch.randint(-10, 10, (n,), generator=self.g)
@@ -206,7 +262,7 @@ class Gen:
 
     def sparse(self):
         r = self.r
-        kind = r.choice(["coo", "coo", "csr"])
+        kind = r.choice(["coo", "coo", "csr"] + (["csc", "bsr", "bsc"] if TORCH2 else []))
         dt = r.choice([torch.float32, torch.float64, torch.int64, torch.complex64, torch.float16, torch.bool, torch.int32])
         if kind == "coo":
             nd = r.randint(1, 3)
@@ -220,10 +276,24 @@ class Gen:
             if r.random() < 0.5:
                 t = t.coalesce()
             return t
-        d = self.values(dt, [r.randint(1, 6), r.randint(1, 6)])
+        blocked = kind in ("bsr", "bsc")
+        bh, bw = (r.randint(1, 3), r.randint(1, 3)) if blocked else (1, 1)
+        d = self.values(dt, [bh * r.randint(1, 4), bw * r.randint(1, 4)])
         mask = torch.rand(d.shape, generator=self.g) < 0.5
         d = d * mask.to(d.dtype) if dt != torch.bool else (d & mask)
-        return d.to_sparse_csr()
+        if kind == "csr":
+            return d.to_sparse_csr()
+        if kind == "csc":
+            return d.to_sparse_csc()
+        return d.to_sparse_bsr((bh, bw)) if kind == "bsr" else d.to_sparse_bsc((bh, bw))
+
+    def nested(self):
+        """A (strided-layout) nested tensor: components of one trailing size, saved via _rebuild_nested_tensor."""
+        r = self.r
+        dt = r.choice([torch.float32, torch.float64, torch.int64, torch.float16, torch.bfloat16])
+        tail = [r.randint(1, 4) for _ in range(r.randint(0, 2))]
+        parts = [self.values(dt, [r.randint(0, 4)] + tail) for _ in range(r.randint(1, 4))]
+        return torch.nested.nested_tensor(parts)
 
     def leaf(self):
         r = self.r
@@ -254,11 +324,16 @@ class Gen:
         if k < 0.60:
             return torch.Size([r.randint(0, 9) for _ in range(r.randint(0, 3))])
         if k < 0.61:
+            if TORCH2 and r.random() < 0.5:  # a memory_format pickles as getattr(torch, 'channels_last') in 2.x
+                return r.choice([torch.strided, torch.sparse_coo, torch.sparse_csr, torch.channels_last, torch.contiguous_format, torch.preserve_format])
             return torch.device(r.choice(["cpu"]))
         if k < 0.66 and self.pool:
             return r.choice(self.pool)
         if k < 0.70:
-            return self.sparse() if r.random() < 0.3 else self.qtensor()
+            c = r.random()
+            if TORCH2 and c < 0.1:
+                return self.nested()
+            return self.sparse() if c < 0.35 else self.qtensor()
         return self.tensor()
 
     def key(self):
@@ -395,7 +470,7 @@ def make_obj(gen, i):
     r = gen.r
     gen.pool = []
     kinds = ["nested", "nested", "tensors", "views_shared", "module_sd", "optim_sd", "training",
-             "quantized", "sparse", "single", "big", "nested", "edge"]
+             "quantized", "sparse", "single", "big", "nested", "edge"] + (["dtypes2"] if TORCH2 else [])
     kind = kinds[i % len(kinds)]
     if i % 37 == 36:
         kind = "module_object"
@@ -430,7 +505,7 @@ def make_obj(gen, i):
         out["other_b"] = other[::2]
         if r.random() < 0.5:
             out["as_list"] = [out["narrow"], other]
-        if r.random() < 0.4:
+        if r.random() < 0.4 and dt not in V3_DT:  # torch 2.x cannot save a TypedStorage of a v3 dtype
             out["storage"] = base.storage()
         if r.random() < 0.3 and dt.is_floating_point:
             out["param_view"] = nn.Parameter(base[1], requires_grad=True)
@@ -465,10 +540,27 @@ def make_obj(gen, i):
         if r.random() < 0.5:
             ck["scheduler"] = {"last_epoch": 3, "base_lrs": [0.1], "_step_count": 4, "verbose": False, "_get_lr_called_within_step": False}
         return kind + ":" + oname, ck
+    if kind == "dtypes2":  # every torch-2.x-only dtype, views of one shared base, conj/neg views
+        d = collections.OrderedDict()
+        for dt in r.sample(V3_DT, r.randint(3, len(V3_DT))):
+            d[dtname(dt) + "_" + str(len(d))] = gen.tensor(dt)
+        base = gen.values(r.choice(V3_DT), [r.randint(1, 5), r.randint(1, 5)])
+        d["base"] = base
+        for j in range(r.randint(1, 3)):
+            d["view%d" % j] = gen.view_of(base)
+        c = gen.values(r.choice(CPLX_DT), [r.randint(1, 4), 3])
+        d["conj"] = c.conj()
+        d["conj_t"] = d["conj"].transpose(0, 1)
+        d["neg"] = gen.values(torch.float32, [4])._neg_view()
+        if r.random() < 0.3:
+            d["untyped"] = gen.values(r.choice(ALL_DT), [r.randint(0, 5)]).untyped_storage()
+        return kind, d
     if kind == "quantized":
         return kind, {"q%d" % j: gen.qtensor() for j in range(r.randint(1, 5))}
     if kind == "sparse":
         out = {"s%d" % j: gen.sparse() for j in range(r.randint(1, 4))}
+        if TORCH2 and r.random() < 0.4:
+            out["nested"] = gen.nested()
         out["dense"] = gen.tensor()
         return kind, out
     if kind == "single":
@@ -478,10 +570,10 @@ def make_obj(gen, i):
         if c < 0.75:
             return kind, [gen.tensor() for _ in range(3)]
         if c < 0.9:
-            return kind, gen.values(r.choice(ALL_DT), []).storage()
+            return kind, gen.values(r.choice([d for d in ALL_DT if d not in V3_DT]), []).storage()  # 2.x cannot save v3 TypedStorages
         return kind, gen.leaf()
     if kind == "big":
-        return kind, {"big": gen.tensor(r.choice([torch.float32, torch.float64, torch.int16, torch.uint8, torch.complex64, torch.bfloat16]), big=True, view=r.random() < 0.5),
+        return kind, {"big": gen.tensor(r.choice([torch.float32, torch.float64, torch.int16, torch.uint8, torch.complex64, torch.bfloat16] + V3_DT[:6]), big=True, view=r.random() < 0.5),
                       "small": gen.tensor()}
     if kind == "edge":
         return "edge:%d" % (i // len(kinds) % 12), edge_case(gen, i // len(kinds) % 12)
@@ -497,14 +589,35 @@ def make_obj(gen, i):
 
 
 # ---------------------------------------------------------------- expected tree
+def untyped(st):
+    """The UntypedStorage behind a tensor or a TypedStorage."""
+    if isinstance(st, torch.Tensor):
+        return st.untyped_storage() if TORCH2 else st.storage()._storage
+    return getattr(st, "_untyped_storage", None) or st._storage
+
+
+def storage_bytes(u):
+    if u.nbytes() == 0:
+        return b""
+    if not TORCH2:
+        u = torch.storage.TypedStorage(wrap_storage=u, dtype=torch.uint8)
+    return torch.empty(0, dtype=torch.uint8).set_(u).numpy().tobytes()
+
+
 def tbytes(t):
+    """The logical values as contiguous little-endian bytes: gathered from the storage's raw bytes with the
+    tensor's geometry (so every dtype works, float8/bits/complex32 included); conj/neg resolved first;
+    quantized tensors give their integer codes (the storage bytes)."""
     t = t.detach()
-    if t.is_quantized:
-        t = t.int_repr()
-    if t.dtype == torch.bfloat16:
-        t = t.view(torch.int16)
-    a = np.ascontiguousarray(t.contiguous().numpy())
-    return a.tobytes()
+    if t.is_conj() or t.is_neg():
+        t = t.resolve_conj().resolve_neg()
+    if t.numel() == 0:
+        return b""
+    es = t.element_size()
+    raw = np.frombuffer(storage_bytes(untyped(t)), dtype=np.uint8)
+    elems = raw[: len(raw) // es * es].view(np.dtype((np.void, es)))
+    v = np.lib.stride_tricks.as_strided(elems[t.storage_offset():], shape=tuple(t.shape), strides=tuple(x * es for x in t.stride()))
+    return np.ascontiguousarray(v).tobytes()
 
 
 def sha(b):
@@ -523,17 +636,20 @@ class Walker:
 
     def sg(self, t):
         try:
-            key = t.storage()._storage._cdata
+            key = untyped(t)._cdata
         except Exception:
             return None
         if key not in self.storages:
             self.storages[key] = len(self.storages)
         return self.storages[key]
 
-    def storage_info(self, st):
-        """dtype, element count, byte length and sha256 of all the storage's bytes (not just the viewed part)."""
-        u = st._storage
-        return {"dtype": dtname(st.dtype), "size": st.size(), "nbytes": u.nbytes(), "sha": sha(bytes(u.tolist())), "location": u.device.type}
+    def storage_info(self, u, dt):
+        """dtype, element count, byte length and sha256 of all the storage's bytes (not just the viewed part).
+        torch 2.x keeps the v3 dtypes' storages untyped: uint8, one element per byte."""
+        if dt in V3_DT:
+            dt = torch.uint8
+        es = torch.empty(0, dtype=dt).element_size()
+        return {"dtype": dtname(dt), "size": u.nbytes() // es, "nbytes": u.nbytes(), "sha": sha(storage_bytes(u)), "location": u.device.type}
 
     def comp(self, t):
         return {"dtype": dtname(t.dtype), "shape": list(t.shape), "sha": sha(tbytes(t))}
@@ -564,17 +680,35 @@ class Walker:
             return {"t": "device", "v": str(o)}
         if isinstance(o, torch.Size):
             return {"t": "size", "v": list(o)}
+        if isinstance(o, torch.layout):
+            return {"t": "layout", "v": str(o).replace("torch.", "")}
+        if isinstance(o, torch.memory_format):
+            return {"t": "memory_format", "v": str(o).replace("torch.", "")}
         if id(o) in self.ids and not isinstance(o, tuple):
             return {"t": "ref", "id": self.ids[id(o)]}
         nid = self.next
         self.next += 1
         self.ids[id(o)] = nid
         if isinstance(o, torch.Tensor):
-            n = {"t": "tensor", "id": nid, "dtype": dtname(o.dtype), "shape": list(o.shape), "rg": bool(o.requires_grad),
+            n = {"t": "tensor", "id": nid, "dtype": dtname(o.dtype), "rg": bool(o.requires_grad),
                  "param": isinstance(o, nn.Parameter), "layout": str(o.layout).replace("torch.", "")}
+            if o.is_nested:  # torch: size() raises; the outer dimension, and the buffer + size/stride/offset tensors
+                n["shape"] = [o.size(0)]
+                n["nested"] = True
+                n["parts"] = {"values": self.comp(o.values()), "nested_sizes": self.comp(o._nested_tensor_size()),
+                              "nested_strides": self.comp(o._nested_tensor_strides()),
+                              "nested_offsets": self.comp(o._nested_tensor_storage_offsets())}
+                return n
+            n["shape"] = list(o.shape)
+            if getattr(o, "__dict__", None):  # Python attributes torch restored on the tensor / Parameter
+                n["pystate"] = self.walk(dict(o.__dict__))
+            if o.is_conj():
+                n["conj"] = True
+            if o.is_neg():
+                n["neg"] = True
             if o.layout == torch.strided:
                 n.update(stride=list(o.stride()), offset=o.storage_offset(), numel=o.numel(), sha=sha(tbytes(o)), sg=self.sg(o))
-                n["storage"] = self.storage_info(o.storage())
+                n["storage"] = self.storage_info(untyped(o), o.dtype)
                 if o.is_quantized:
                     qs = str(o.qscheme()).replace("torch.", "")
                     n["qscheme"] = qs
@@ -586,17 +720,22 @@ class Walker:
                         n["qzps"] = self.comp(o.q_per_channel_zero_points())
                         n["qaxis"] = o.q_per_channel_axis()
             elif o.layout == torch.sparse_coo:
-                n["indices"] = self.comp(o._indices())
-                n["values"] = self.comp(o._values())
-            elif o.layout == torch.sparse_csr:
-                n["crow"] = self.comp(o.crow_indices())
-                n["col"] = self.comp(o.col_indices())
-                n["values"] = self.comp(o.values())
+                n["parts"] = {"indices": self.comp(o._indices()), "values": self.comp(o._values())}
+                n["coalesced"] = o.is_coalesced()
+            elif o.layout in (torch.sparse_csr, torch.sparse_bsr):
+                n["parts"] = {"crow_indices": self.comp(o.crow_indices()), "col_indices": self.comp(o.col_indices()),
+                              "values": self.comp(o.values())}
+            elif o.layout in (torch.sparse_csc, torch.sparse_bsc):
+                n["parts"] = {"ccol_indices": self.comp(o.ccol_indices()), "row_indices": self.comp(o.row_indices()),
+                              "values": self.comp(o.values())}
             return n
+        if TORCH2 and isinstance(o, torch.UntypedStorage):  # saved bare: loads as an UntypedStorage (bytes)
+            return {"t": "storage", "id": nid, "dtype": "uint8", "size": o.nbytes(), "sha": sha(storage_bytes(o)),
+                    "sg": self.storages.setdefault(o._cdata, len(self.storages)), "storage": self.storage_info(o, torch.uint8)}
         if isinstance(o, torch.storage.TypedStorage):
-            t = torch.empty(0, dtype=o.dtype).set_(o)
-            return {"t": "storage", "id": nid, "dtype": dtname(o.dtype), "size": o.size(), "sha": sha(tbytes(t)),
-                    "sg": self.storages.setdefault(o._storage._cdata, len(self.storages)), "storage": self.storage_info(o)}
+            u = untyped(o)
+            return {"t": "storage", "id": nid, "dtype": dtname(o.dtype), "size": o.size(), "sha": sha(storage_bytes(u)),
+                    "sg": self.storages.setdefault(u._cdata, len(self.storages)), "storage": self.storage_info(u, o.dtype)}
         if isinstance(o, dict):
             keys = list(o.keys())
             return {"t": "dict", "id": nid, "kind": type(o).__name__, "keys": [self.walk(k) for k in keys],
@@ -611,13 +750,84 @@ class Walker:
         return n
 
 
+# ---------------------------------------------------------------- saving
+class _OdictListsPickler(pickle._Pickler):
+    """Reduces every OrderedDict as OrderedDict([[key, value], ...]) (the way Python 2 pickled it, so old
+    checkpoints hold it): REDUCE with a list of two-item lists, the attributes (state_dict _metadata) by BUILD."""
+
+    def reducer_override(self, obj):
+        if type(obj) is not collections.OrderedDict:
+            return NotImplemented
+        items = [[k, v] for k, v in obj.items()]
+        state = dict(vars(obj))
+        return (collections.OrderedDict, (items,), state) if state else (collections.OrderedDict, (items,))
+
+
+class _StopExtraPickler(pickle._Pickler):
+    """Leaves extra values on the stack under the object: STOP must return the top one only (pickle does)."""
+
+    def dump(self, obj):
+        if self.proto >= 2:
+            self.write(pickle.PROTO + struct.pack("<B", self.proto))
+        if self.proto >= 4:
+            self.framer.start_framing()
+        self.write(pickle.NONE + pickle.BININT1 + b"\x07")
+        self.save(obj)
+        self.write(pickle.STOP)
+        self.framer.end_framing()
+
+
+def pickle_module(pickler):
+    """A pickle module for torch.save whose Pickler is the given class (dump/load stay pickle's)."""
+    m = types.ModuleType("torchload_diff_pickle")
+    m.Pickler, m.Unpickler, m.dump, m.dumps, m.load, m.loads = pickler, pickle.Unpickler, pickle.dump, pickle.dumps, pickle.load, pickle.loads
+    m.HIGHEST_PROTOCOL, m.DEFAULT_PROTOCOL = pickle.HIGHEST_PROTOCOL, pickle.DEFAULT_PROTOCOL
+    return m
+
+
+PICKLERS = {"odict_lists": _OdictListsPickler, "stop_extra": _StopExtraPickler}
+
+
+def save(obj, path, fmt, proto, variant="std"):
+    """torch.save in one of the formats: "zip" (file path, record prefix = file stem), "bytesio" (saved to a
+    BytesIO: record prefix archive/), "legacy" (_use_new_zipfile_serialization=False)."""
+    kw = {"pickle_protocol": proto}
+    if fmt == "legacy":
+        kw["_use_new_zipfile_serialization"] = False
+    if variant in PICKLERS:
+        kw["pickle_module"] = pickle_module(PICKLERS[variant])
+    if fmt == "bytesio":
+        buf = io.BytesIO()
+        torch.save(obj, buf, **kw)
+        with open(path, "wb") as f:
+            f.write(buf.getvalue())
+    else:
+        torch.save(obj, path, **kw)
+
+
+def torch_load(path, weights_only):
+    stale = getattr(torch._utils, "_sparse_tensors_to_validate", None)
+    if stale is not None:  # a failed weights_only load leaves entries behind in torch 1.13
+        stale.clear()
+    try:
+        return torch.load(path, weights_only=weights_only)
+    finally:
+        if stale is not None:
+            stale.clear()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="/tmp/diff-cases")
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--protocols", default="", help="comma list overriding the pickle protocols, e.g. 1 (not in the default mix)")
+    ap.add_argument("--regressions", default="", help="instead: write the regression fixtures (and manifest.json) to this folder")
     a = ap.parse_args()
+    if a.regressions:
+        import regressions
+        regressions.write_all(a.regressions, sys.modules[__name__])
+        return
     override = [int(x) for x in a.protocols.split(",") if x.strip()]
     os.makedirs(a.out, exist_ok=True)
     gen = Gen(a.seed)
@@ -629,42 +839,51 @@ def main():
         except Exception as e:  # a generator bug must not stop the run; deterministic anyway
             print("skip case %d: generation failed: %r" % (i, e), file=sys.stderr)
             continue
-        fmt = "legacy" if gen.r.random() < 0.3 else "zip"
-        proto = gen.r.choice([2, 2, 3, 4, 5]) if fmt == "zip" else gen.r.choice([2, 2, 2, 4])
+        c = gen.r.random()
+        fmt = "legacy" if c < 0.25 else "bytesio" if c < 0.35 else "zip"
+        proto = gen.r.choice([2, 2, 3, 4, 5])
         if override:
             proto = gen.r.choice(override)
-        fname = "case_%03d_%s_p%d.pt" % (i, fmt, proto)
+        c = gen.r.random()
+        variant = "odict_lists" if c < 0.06 else "stop_extra" if c < 0.12 else "std"
+        fname = "case_%03d_%s_p%d%s.pt" % (i, fmt, proto, "" if variant == "std" else "_" + variant)
         path = os.path.join(a.out, fname)
-        kw = {"pickle_protocol": proto}
-        if fmt == "legacy":
-            kw["_use_new_zipfile_serialization"] = False
         try:
-            torch.save(obj, path, **kw)
+            save(obj, path, fmt, proto, variant)
         except Exception as e:
             print("skip %s (%s): save failed: %s" % (fname, kind, e), file=sys.stderr)
             continue
-        stale = getattr(torch._utils, "_sparse_tensors_to_validate", None)
-        if stale is not None:  # a failed weights_only load leaves entries behind in torch 1.13
-            stale.clear()
+        loaded, err = None, None
         try:
-            loaded = torch.load(path, weights_only=False)
-        except Exception as e:  # torch cannot read back what it wrote: not a TorchLoad question
-            print("skip %s (%s): torch.load failed: %s" % (fname, kind, str(e).splitlines()[-1]), file=sys.stderr)
+            loaded = torch_load(path, False)
+        except Exception as e:
+            err = e
+        if err is not None and fmt == "legacy":  # torch 2.x cannot read its own legacy files with v3 dtypes or nested tensors: zip instead
+            os.remove(path)
+            fmt, fname = "zip", fname.replace("_legacy_", "_zip_")
+            path = os.path.join(a.out, fname)
+            save(obj, path, fmt, proto, variant)
+            try:
+                loaded, err = torch_load(path, False), None
+            except Exception as e:
+                err = e
+        if err is not None:  # torch cannot read back what it wrote: not a TorchLoad question
+            print("skip %s (%s): torch.load failed: %s" % (fname, kind, str(err).splitlines()[-1] if str(err) else type(err).__name__), file=sys.stderr)
             os.remove(path)
             continue
-        case = {"file": fname, "format": fmt, "protocol": proto, "kind": kind, "tree": Walker().walk(loaded)}
+        case = {"file": fname, "format": fmt, "protocol": proto, "kind": kind, "variant": variant, "tree": Walker().walk(loaded)}
         try:
-            torch.load(path, weights_only=True)
+            torch_load(path, True)
             case["wo_ok"] = True
         except Exception as e:
-            if stale is not None:
-                stale.clear()
             case["wo_ok"] = False
-            case["wo_err"] = str(e).splitlines()[-1][:300] if str(e) else type(e).__name__
+            lines = str(e).splitlines() or [type(e).__name__]
+            why = [x for x in lines if "WeightsUnpickler error" in x]  # torch 2.x: the reason is on that line
+            case["wo_err"] = (why or lines[-1:])[0][:300]
         cases.append(case)
     with open(os.path.join(a.out, "expected.json"), "w", encoding="utf-8") as f:
         json.dump({"torch": torch.__version__, "seed": a.seed, "cases": cases}, f, ensure_ascii=True, indent=0)
-    print("wrote %d cases to %s" % (len(cases), a.out))
+    print("wrote %d cases to %s (torch %s, seed %d)" % (len(cases), a.out, torch.__version__, a.seed))
 
 
 if __name__ == "__main__":
