@@ -31,6 +31,18 @@ public abstract class StorageBuffer : IDisposable
         new ReadOnlySpan<byte>(Pointer + offset, destination.Length).CopyTo(destination);
     }
 
+    /// <summary>Copies <paramref name="length"/> bytes from <paramref name="offset"/> to native memory, in spans of at most 256 MiB.</summary>
+    internal unsafe void CopyTo(long offset, byte* destination, long length)
+    {
+        const int Chunk = 256 << 20;
+        for (long done = 0; done < length;)
+        {
+            var n = (int)Math.Min(Chunk, length - done);
+            CopyTo(offset + done, new Span<byte>(destination + done, n));
+            done += n;
+        }
+    }
+
     public bool IsDisposed { get; private set; }
 
     public void Dispose()
