@@ -25,6 +25,7 @@ BeforeAll {
 
     # What a load shows: one line per tensor (name, dtype, shape, SHA-256 of the values), or the error id.
     function Get-Outcome([scriptblock]$Load) {
+        $ErrorActionPreference = 'Continue'   # build.ps1 runs Pester with 'Stop': an error here is an outcome to compare
         $all = @(& $Load 2>&1)
         $err = @($all | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] })
         if ($err) { return "error $(Get-ErrorId $err[0])" }
@@ -60,11 +61,12 @@ Describe 'the <Set> fixture set through -InputStream' -ForEach $sets {
             try { $seekable = Get-Outcome { Get-TorchTensor -InputStream $fs -Hash -WeightsOnly $wo } }
             finally { $fs.Dispose() }
             $seekable | Should -Be $expected -Because "$file through a FileStream"
+            $checked++
+            if ($checked % 4 -ne 1) { continue }   # every fourth file also through a non-seekable stream (buffered)
             $gz = New-GZipStream ([IO.File]::ReadAllBytes($file))
             try { $buffered = Get-Outcome { Get-TorchTensor -InputStream $gz -Hash -WeightsOnly $wo } }
             finally { $gz.Dispose() }
             $buffered | Should -Be $expected -Because "$file through a non-seekable GZipStream"
-            $checked++
         }
         $checked | Should -Be $Files.Count
     }
