@@ -42,7 +42,7 @@ param(
     [string]$SharedDir = (Join-Path $PSScriptRoot '../shared'),
 
     # Safety nets so a hanging child cannot stall CI (the whole Test task is meant to take < 5 minutes).
-    [int]$PesterTimeoutSec = 240,
+    [int]$PesterTimeoutSec = 420,
     [int]$ConformanceTimeoutSec = 180,
 
     # Fuzz: how long to fuzz; -Smoke: in-process mutation smoke instead of afl++.

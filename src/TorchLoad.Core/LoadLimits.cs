@@ -30,6 +30,9 @@ public sealed record LoadLimits
     /// <summary>Bytes the deflated records of one load may inflate to together, as a multiple of the file size (zip bombs).</summary>
     public long MaxInflateRatio { get; init; } = 64;
 
+    /// <summary>Bytes of a non-seekable stream (GZipStream, an HTTP response) buffered in memory to load it.</summary>
+    public long MaxStreamBytes { get; init; } = 2L << 30;
+
     /// <summary>Dimensions of one tensor.</summary>
     public int MaxTensorRank { get; init; } = 64;
 

@@ -4,7 +4,7 @@ using TorchLoad.Core.Errors;
 namespace TorchLoad.Core;
 
 /// <summary>
-/// The one entry point the cmdlets use: torch.load for a file. Detects the format by content
+/// The one entry point the cmdlets use: torch.load for a file or a stream. Detects the format by content
 /// (zip, tar, legacy stream), never by extension, and turns every failure into a
 /// <see cref="TorchLoadException"/> with a stable reason.
 /// </summary>
@@ -13,18 +13,68 @@ public static class TorchLoader
     public static TorchCheckpoint Load(string path, TorchLoadOptions? options = null)
     {
         options ??= new TorchLoadOptions();
+        if (ShardedCheckpoint.IsIndex(path)) return Guard(path, () => ShardedCheckpoint.Load(path, options));
+        return Load(() => new FileSource(path), path, options, ownsSource: true);
+    }
+
+    /// <summary>
+    /// torch.load for a file object: a stream from its current position to its end. A seekable stream
+    /// (FileStream, MemoryStream) is read in place; a non-seekable one (GZipStream, an HTTP response) is
+    /// buffered in memory, at most <see cref="LoadLimits.MaxStreamBytes"/>. <c>-Mmap</c> needs a file.
+    /// </summary>
+    /// <param name="name">How messages and results name the stream.</param>
+    public static TorchCheckpoint Load(Stream stream, TorchLoadOptions? options = null, string name = "(stream)")
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        options ??= new TorchLoadOptions();
+        if (options.Mmap) throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, "-Mmap reads storages from their file later; it cannot be used with a stream.");
+        return Load(() => FileSource.FromStream(stream, options.Limits.MaxStreamBytes, name), name, options, ownsSource: true);
+    }
+
+    /// <summary>A load from a source the caller keeps open afterwards (audits read it again for CRCs).</summary>
+    internal static TorchCheckpoint Load(FileSource source, TorchLoadOptions options) =>
+        Load(() => source, source.Path, options, ownsSource: false);
+
+    private static TorchCheckpoint Load(Func<FileSource> open, string name, TorchLoadOptions options, bool ownsSource)
+    {
         LoadSession? session = null;
+        return Guard(name, () =>
+        {
+            try
+            {
+                session = new LoadSession(open, options, ownsSource);
+                var checkpoint = Detect(session) switch
+                {
+                    CheckpointFormat.Zip => ZipCheckpoint.Load(session),
+                    CheckpointFormat.Tar => TarCheckpoint.Load(session),
+                    CheckpointFormat.Safetensors => SafetensorsCheckpoint.Load(session),
+                    _ => LegacyCheckpoint.Load(session),
+                };
+                // Before and after: the bytes just read are those of one version of the file, or the load fails
+                // (torch.save rewrites a file in place, truncating it first, while audits read the same folder).
+                if (session.File.HasChanged) throw session.File.Changed();
+                return checkpoint;
+            }
+            catch (Exception e) when (session is not null && e is not OperationCanceledException
+                                      && !(e is TorchLoadException t && t.Reason is TorchLoadErrorReason.Cancelled or TorchLoadErrorReason.CheckpointChanged)
+                                      && session.File.HasChanged)
+            {
+                // whatever went wrong (a truncated record, a pickle cut in half), the cause is the file changing under the load
+                throw session.File.Changed(e);
+            }
+            finally
+            {
+                session?.Dispose();
+            }
+        });
+    }
+
+    /// <summary>Turns every failure into a TorchLoadException with a stable reason.</summary>
+    private static TorchCheckpoint Guard(string path, Func<TorchCheckpoint> load)
+    {
         try
         {
-            if (ShardedCheckpoint.IsIndex(path)) return ShardedCheckpoint.Load(path, options);
-            session = new LoadSession(path, options);
-            return Detect(session) switch
-            {
-                CheckpointFormat.Zip => ZipCheckpoint.Load(session),
-                CheckpointFormat.Tar => TarCheckpoint.Load(session),
-                CheckpointFormat.Safetensors => SafetensorsCheckpoint.Load(session),
-                _ => LegacyCheckpoint.Load(session),
-            };
+            return load();
         }
         catch (TorchLoadException)
         {
@@ -47,10 +97,6 @@ public static class TorchLoader
         {
             // A reader bug must still surface as a typed, stable error, never as a raw .NET exception.
             throw new TorchLoadException(TorchLoadErrorReason.MalformedPickle, $"The checkpoint could not be read: {e.GetType().Name}: {e.Message}", inner: e);
-        }
-        finally
-        {
-            session?.Dispose();
         }
     }
 

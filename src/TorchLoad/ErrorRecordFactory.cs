@@ -17,6 +17,7 @@ internal static class ErrorRecordFactory
         TorchLoadErrorReason.LimitExceeded => ErrorCategory.LimitsExceeded,
         TorchLoadErrorReason.InvalidArgument => ErrorCategory.InvalidArgument,
         TorchLoadErrorReason.Cancelled => ErrorCategory.OperationStopped,
+        TorchLoadErrorReason.CheckpointChanged => ErrorCategory.ReadError,
         TorchLoadErrorReason.UnsupportedFormat or TorchLoadErrorReason.UnsupportedCompression
             or TorchLoadErrorReason.UnsupportedOpcode or TorchLoadErrorReason.UnsupportedVersion => ErrorCategory.NotImplemented,
         _ => ErrorCategory.InvalidData,

@@ -1,4 +1,4 @@
-using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using TorchLoad.Core.Errors;
 using TorchLoad.Core.Tensors;
@@ -6,31 +6,53 @@ using TorchLoad.Core.Tensors;
 namespace TorchLoad.Core.Archive;
 
 /// <summary>
-/// The checkpoint file, opened read-only (FileShare.Read: nobody writes it while we read). Reads
-/// go straight to caller buffers at absolute offsets; a read-only, copy-on-write mapping is made
-/// only when asked (mmap mode, legacy pickle parsing).
+/// The bytes of one checkpoint, read at absolute offsets straight into caller buffers: a file opened
+/// read-only, a seekable stream read in place from its position, or memory (a byte array, or a
+/// non-seekable stream buffered up to a limit). Nothing is ever memory-mapped: a mapped page of a file
+/// that another process truncates kills the process with SIGBUS, and no handler can turn that into an error.
 /// </summary>
 internal sealed class FileSource : IDisposable
 {
-    private readonly SafeFileHandle _handle;
-    private MappedFile? _mapping;
+    private readonly SourceReader _reader;
 
-    public FileSource(string path)
+    private FileSource(SourceReader reader, string path)
     {
+        _reader = reader;
         Path = path;
-        try
-        {
-            _handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
-            Length = RandomAccess.GetLength(_handle);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, $"Cannot open '{path}': {e.Message}", inner: e);
-        }
+        Length = reader.Length;
     }
 
+    /// <summary>Opens a file read-only (FileShare.Read: on Windows nobody may write it while it is open).</summary>
+    public FileSource(string path) : this(CheckedFile.Open(path), path) { }
+
+    /// <summary>
+    /// A stream, from its current position to its end. Seekable streams are read in place (reads are
+    /// serialized); a non-seekable one is first buffered in native memory, at most <paramref name="maxBuffered"/> bytes.
+    /// </summary>
+    public static FileSource FromStream(Stream stream, long maxBuffered, string name)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanRead) throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, $"The stream {name} cannot be read.");
+        if (stream is MemoryStream ms && ms.TryGetBuffer(out var segment))
+        {
+            var start = (int)Math.Min(ms.Position, segment.Count);
+            return new FileSource(new MemoryReader(segment.Array!, segment.Offset + start, segment.Count - start), name);
+        }
+        return new FileSource(stream.CanSeek ? new SeekableStreamReader(stream) : BufferedStreamReader.ReadAll(stream, maxBuffered, name), name);
+    }
+
+    /// <summary>A file path, or a description of a stream (<c>(stream)</c>).</summary>
     public string Path { get; }
     public long Length { get; }
+
+    /// <summary>The open file behind this source, for storages that read it later (-Mmap); null for streams and memory.</summary>
+    public CheckedFile? OpenFile => _reader as CheckedFile;
+
+    /// <summary>True when the file is no longer what was opened: another size, or another last-write time.</summary>
+    public bool HasChanged => _reader.HasChanged();
+
+    /// <summary>The error for a file that changed while (or after) it was read.</summary>
+    public TorchLoadException Changed(Exception? inner = null) => CheckedFile.ChangedError(Path, inner);
 
     // Small reads (local headers, small records) are served from one window of the file: a checkpoint
     // with 20,000 records is then a few large reads instead of 40,000 system calls.
@@ -72,8 +94,12 @@ internal sealed class FileSource : IDisposable
     {
         while (destination.Length > 0)
         {
-            var n = RandomAccess.Read(_handle, destination, offset);
-            if (n <= 0) throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint, "The file ended while it was being read", record, offset);
+            var n = _reader.Read(offset, destination);
+            if (n <= 0)
+            {
+                if (_reader.HasChanged()) throw Changed();
+                throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint, "The file ended while it was being read", record, offset);
+            }
             destination = destination[n..];
             offset += n;
         }
@@ -138,101 +164,261 @@ internal sealed class FileSource : IDisposable
                 $"The file ends early: {length} bytes are needed at byte {offset} but the file has {Length}", record, offset);
     }
 
-    /// <summary>The whole file as a copy-on-write mapping (shared by every view made from it).</summary>
-    public MappedFile Map() => _mapping ??= MappedFile.Open(_handle, Length);
-
     private bool _disposed;
 
     public void Dispose()
     {
-        _mapping?.Release();
         lock (_windowGate)
         {
+            if (_disposed) return;
             _disposed = true;
             _window?.Dispose();
             _window = null;
             (_windowStart, _windowLength) = (-1, 0);
         }
-        _handle.Dispose();
+        _reader.Release();
+    }
+}
+
+/// <summary>Where a <see cref="FileSource"/>'s bytes come from.</summary>
+internal abstract class SourceReader
+{
+    public abstract long Length { get; }
+
+    /// <summary>Reads up to destination.Length bytes at <paramref name="offset"/>; 0 at the end.</summary>
+    public abstract int Read(long offset, Span<byte> destination);
+
+    /// <summary>True when the bytes are no longer those that were opened (files only).</summary>
+    public virtual bool HasChanged() => false;
+
+    /// <summary>The source's holder is done with it.</summary>
+    public abstract void Release();
+}
+
+/// <summary>
+/// An open checkpoint file with the size and last-write time it had when opened, so that a later read can
+/// tell whether another process rewrote it. Reference-counted: the load holds one reference and each
+/// <see cref="FileBuffer"/> (-Mmap) another, so the handle stays open exactly as long as a storage may read it
+/// (and the SafeFileHandle's own finalizer closes it once nothing can reach it).
+/// </summary>
+internal sealed class CheckedFile : SourceReader
+{
+    private readonly SafeFileHandle _handle;
+    private readonly DateTime _lastWrite;
+    private int _refs = 1;
+
+    private CheckedFile(string path, SafeFileHandle handle)
+    {
+        Path = path;
+        _handle = handle;
+        Length = RandomAccess.GetLength(handle);
+        _lastWrite = File.GetLastWriteTimeUtc(handle);
+    }
+
+    public static CheckedFile Open(string path)
+    {
+        SafeFileHandle? handle = null;
+        try
+        {
+            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+            return new CheckedFile(path, handle);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            handle?.Dispose();
+            throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, $"Cannot open '{path}': {e.Message}", inner: e);
+        }
+    }
+
+    public string Path { get; }
+    public override long Length { get; }
+
+    public override int Read(long offset, Span<byte> destination) => RandomAccess.Read(_handle, destination, offset);
+
+    /// <summary>One fstat for the size, one for the last-write time: microseconds, once per read of a storage.</summary>
+    public override bool HasChanged()
+    {
+        try { return RandomAccess.GetLength(_handle) != Length || File.GetLastWriteTimeUtc(_handle) != _lastWrite; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return true; }
+    }
+
+    /// <summary>
+    /// Reads exactly destination.Length bytes at <paramref name="offset"/> for a storage that was loaded earlier;
+    /// a file that is shorter now or was rewritten since it was opened gives CheckpointChanged, never mixed bytes.
+    /// </summary>
+    public void ReadChecked(long offset, Span<byte> destination, string? record)
+    {
+        var at = offset;
+        try
+        {
+            for (var rest = destination; rest.Length > 0;)
+            {
+                var n = RandomAccess.Read(_handle, rest, at);
+                if (n <= 0) throw ChangedError(Path, null, record);
+                rest = rest[n..];
+                at += n;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw ChangedError(Path, e, record);
+        }
+        catch (ObjectDisposedException e)
+        {
+            throw new InvalidOperationException("The storage's file was closed (the storage was disposed).", e);
+        }
+        if (HasChanged()) throw ChangedError(Path, null, record); // after the read: bytes read while it changed are not handed out
+    }
+
+    public static TorchLoadException ChangedError(string path, Exception? inner, string? record = null) =>
+        new(TorchLoadErrorReason.CheckpointChanged,
+            $"'{path}' changed after it was opened (another size or last-write time, e.g. torch.save rewrote it): its bytes are no longer those that were loaded. Load it again.",
+            record, inner: inner);
+
+    public void AddRef() => Interlocked.Increment(ref _refs);
+
+    public override void Release()
+    {
+        if (Interlocked.Decrement(ref _refs) == 0) _handle.Dispose();
+    }
+}
+
+/// <summary>A seekable stream, read in place from the position it had when the load began (one read at a time).</summary>
+internal sealed class SeekableStreamReader : SourceReader
+{
+    private readonly Stream _stream;
+    private readonly long _start;
+
+    public SeekableStreamReader(Stream stream)
+    {
+        _stream = stream;
+        _start = stream.Position;
+        Length = Math.Max(stream.Length - _start, 0);
+    }
+
+    public override long Length { get; }
+
+    public override int Read(long offset, Span<byte> destination)
+    {
+        lock (_stream)
+        {
+            _stream.Position = _start + offset;
+            return _stream.Read(destination);
+        }
+    }
+
+    public override void Release() { } // the caller's stream: the caller closes it
+}
+
+/// <summary>Bytes already in managed memory (a byte array, a MemoryStream's buffer): read without copying them first.</summary>
+internal sealed class MemoryReader(byte[] array, int start, int length) : SourceReader
+{
+    public override long Length => length;
+
+    public override int Read(long offset, Span<byte> destination)
+    {
+        if (offset >= length) return 0;
+        var n = (int)Math.Min(destination.Length, length - offset);
+        array.AsSpan(start + (int)offset, n).CopyTo(destination);
+        return n;
+    }
+
+    public override void Release() { }
+}
+
+/// <summary>A non-seekable stream (GZipStream, an HTTP response) read to its end into native memory, within a limit.</summary>
+internal sealed unsafe class BufferedStreamReader : SourceReader
+{
+    private byte* _data;
+    private readonly long _length;
+
+    private BufferedStreamReader(byte* data, long length)
+    {
+        _data = data;
+        _length = length;
+    }
+
+    public static BufferedStreamReader ReadAll(Stream stream, long max, string name)
+    {
+        long capacity = 1 << 20, length = 0;
+        var data = (byte*)NativeMemory.Alloc((nuint)capacity);
+        try
+        {
+            while (true)
+            {
+                if (length == capacity)
+                {
+                    if (capacity > max) throw TooLong(name, max);
+                    capacity = Math.Min(capacity * 2, checked(max + 1)); // one byte past the limit tells "over it" from "exactly it"
+                    data = (byte*)NativeMemory.Realloc(data, (nuint)capacity);
+                }
+                var n = stream.Read(new Span<byte>(data + length, (int)Math.Min(capacity - length, 1 << 30)));
+                if (n <= 0) break;
+                length += n;
+                if (length > max) throw TooLong(name, max);
+            }
+            return new BufferedStreamReader(data, length);
+        }
+        catch
+        {
+            NativeMemory.Free(data);
+            throw;
+        }
+    }
+
+    private static TorchLoadException TooLong(string name, long max) =>
+        new(TorchLoadErrorReason.LimitExceeded,
+            $"The non-seekable stream {name} holds more than {max} bytes, the most that is buffered in memory to read it; raise -MaxStreamBytes, or pass a seekable stream (a FileStream) that is read in place")
+        { LimitName = nameof(LoadLimits.MaxStreamBytes) };
+
+    public override long Length => _length;
+
+    public override int Read(long offset, Span<byte> destination)
+    {
+        if (offset >= _length) return 0;
+        var n = (int)Math.Min(destination.Length, _length - offset);
+        new ReadOnlySpan<byte>(_data + offset, n).CopyTo(destination);
+        return n;
+    }
+
+    public override void Release()
+    {
+        NativeMemory.Free(_data);
+        _data = null;
     }
 }
 
 /// <summary>
-/// A copy-on-write mapping of a whole file. Reference-counted: each <see cref="MappedBuffer"/> holds
-/// one reference, so the mapping lives exactly as long as the last storage viewing it. The finalizer
-/// (here, not on each MappedBuffer) unmaps it once no storage that was never disposed can reach it.
+/// A storage whose bytes stay in the file (<c>-Mmap</c>): the load reads nothing and allocates nothing per byte,
+/// and every read goes through the open file handle at the storage's offset (from the page cache, like touching
+/// a mapping), checked against a rewrite of the file. A file truncated under it gives CheckpointChanged, where a
+/// memory mapping would have killed the process with SIGBUS.
 /// </summary>
-internal sealed unsafe class MappedFile
+internal sealed class FileBuffer : StorageBuffer
 {
-    private readonly MemoryMappedFile _file;
-    private readonly MemoryMappedViewAccessor _view;
-    private int _refs = 1;
-
-    private MappedFile(MemoryMappedFile file, MemoryMappedViewAccessor view, byte* pointer, long length)
-    {
-        _file = file;
-        _view = view;
-        Pointer = pointer;
-        Length = length;
-    }
-
-    public byte* Pointer { get; }
-    public long Length { get; }
-
-    public static MappedFile Open(SafeFileHandle handle, long length)
-    {
-        if (length == 0) throw new TorchLoadException(TorchLoadErrorReason.NotACheckpoint, "The file is empty.");
-        // Copy-on-write over a read-only handle: writes to mapped pages stay private, the file never changes.
-        var file = MemoryMappedFile.CreateFromFile(handle, null, 0, MemoryMappedFileAccess.CopyOnWrite, HandleInheritability.None, leaveOpen: true);
-        var view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.CopyOnWrite);
-        byte* p = null;
-        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-        return new MappedFile(file, view, p + view.PointerOffset, length);
-    }
-
-    public ReadOnlySpan<byte> Span(long offset, long length) =>
-        offset < 0 || length < 0 || offset > Length - length || length > int.MaxValue
-            ? throw new ArgumentOutOfRangeException(nameof(offset))
-            : new ReadOnlySpan<byte>(Pointer + offset, (int)length);
-
-    public void AddRef() => Interlocked.Increment(ref _refs);
-
-    public void Release()
-    {
-        if (Interlocked.Decrement(ref _refs) != 0) return;
-        Unmap();
-        GC.SuppressFinalize(this);
-    }
-
-    ~MappedFile()
-    {
-        if (Volatile.Read(ref _refs) > 0) Unmap(); // unreachable: so is every MappedBuffer
-    }
-
-    private void Unmap()
-    {
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _file.Dispose();
-    }
-}
-
-/// <summary>A storage that is a window of the file mapping (<c>-Mmap</c>): no bytes copied.</summary>
-internal sealed unsafe class MappedBuffer : StorageBuffer
-{
-    private readonly MappedFile _file;
+    private readonly CheckedFile _file;
     private readonly long _offset;
+    private readonly string? _record;
 
-    public MappedBuffer(MappedFile file, long offset, long length) : base(length)
+    public FileBuffer(CheckedFile file, long offset, long length, string? record) : base(length)
     {
         if (offset < 0 || length < 0 || offset > file.Length - length) throw new ArgumentOutOfRangeException(nameof(offset));
         _file = file;
         _offset = offset;
+        _record = record;
         file.AddRef();
     }
 
     public override string Device => "cpu";
-    public override bool IsHostAccessible => true;
-    public override byte* Pointer => _file.Pointer + _offset;
+    public override bool IsHostAccessible => false;
+    public override unsafe byte* Pointer => throw new InvalidOperationException("An -Mmap storage's bytes are read from its file, not held in memory.");
+
+    public override void CopyTo(long offset, Span<byte> destination)
+    {
+        if (offset < 0 || offset > Length - destination.Length) throw new ArgumentOutOfRangeException(nameof(offset));
+        if (IsDisposed) throw new ObjectDisposedException(nameof(FileBuffer));
+        _file.ReadChecked(_offset + offset, destination, _record);
+    }
+
     protected override void Release() => _file.Release();
 }

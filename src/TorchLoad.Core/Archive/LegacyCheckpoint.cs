@@ -23,39 +23,40 @@ internal static class LegacyCheckpoint
         if (session.Options.Mmap)
             throw new TorchLoadException(TorchLoadErrorReason.UnsupportedFormat,
                 "-Mmap can only be used with checkpoints saved in the zip format (torch.save's default since 1.6); this is a legacy-format file. Load it without -Mmap.");
-        var mapping = file.Map();
-        var span = mapping.Span(0, Math.Min(file.Length, int.MaxValue));
-        var pos = 0;
+        long pos = 0;
+        // each pickle read into memory as far as its STOP (no mapping of the file: see PickleReader)
+        object? Next(TorchUnpickler unpickler, string record, out int n, out int protocol)
+        {
+            using var pickle = PickleReader.Read(file, pos, file.Length, session.Limits, record);
+            var value = session.RunPickle(unpickler, pickle.Span, record, out n, out protocol);
+            pos += n;
+            return value;
+        }
 
         object? RefuseIds(object? pid) => throw new TorchLoadException(TorchLoadErrorReason.InvalidPersistentId, "A persistent id appears outside the object pickle");
         var helper = session.NewUnpickler(RefuseIds);
         object? magic;
         int n;
-        try { magic = session.RunPickle(helper, span, "legacy magic number", out n, out _); }
-        catch (TorchLoadException e) when (e.Reason is not (TorchLoadErrorReason.UnsafeGlobal or TorchLoadErrorReason.Cancelled))
+        try { magic = Next(helper, "legacy magic number", out n, out _); }
+        catch (TorchLoadException e) when (e.Reason is not (TorchLoadErrorReason.UnsafeGlobal or TorchLoadErrorReason.Cancelled or TorchLoadErrorReason.CheckpointChanged))
         {
             // Not even the first pickle parses: whatever this is, it is no legacy checkpoint.
             throw new TorchLoadException(TorchLoadErrorReason.NotACheckpoint,
                 $"This is not a torch.save checkpoint (neither zip, tar nor a legacy stream starting with the magic number): {e.Message}", null, 0, e);
         }
-        pos += n;
         if (!(magic is long m && m == MagicNumber || magic is BigInteger b && b == MagicNumber))
             throw new TorchLoadException(TorchLoadErrorReason.NotACheckpoint,
                 "Invalid magic number: this is not a torch.save checkpoint (neither zip, legacy stream nor tar); it may be a plain pickle, a Git LFS pointer or a corrupt file", null, 0);
-        var version = session.RunPickle(helper, span[pos..], "legacy protocol version", out n, out _);
-        pos += n;
+        var version = Next(helper, "legacy protocol version", out n, out _);
         if (version is not long v || v != ProtocolVersion)
             throw new TorchLoadException(TorchLoadErrorReason.UnsupportedVersion, $"Invalid legacy protocol version {version}; expected {ProtocolVersion}", null, pos - n);
-        session.RunPickle(helper, span[pos..], "legacy sys_info", out n, out _); // read and ignored, as torch does
-        pos += n;
+        Next(helper, "legacy sys_info", out _, out _); // read and ignored, as torch does
 
         object? PersistentLoad(object? pid) => LegacyPersistentLoad(session, pid);
         var host = session.NewUnpickler(PersistentLoad);
-        var root = session.RunPickle(host, span[pos..], "legacy object pickle", out n, out var protocol);
-        pos += n;
+        var root = Next(host, "legacy object pickle", out _, out var protocol);
         var keysOffset = pos;
-        var keys = session.RunPickle(helper, span[pos..], "legacy storage keys", out n, out _);
-        pos += n;
+        var keys = Next(helper, "legacy storage keys", out _, out _);
         if (keys is not List<object?> keyList)
             throw new TorchLoadException(TorchLoadErrorReason.MalformedPickle, $"The legacy storage key list is {TorchUnpickler.Describe(keys)}, not a list", "legacy storage keys", keysOffset);
 

@@ -36,8 +36,7 @@ internal static class SafetensorsCheckpoint
         if (session.Options.MetadataOnly) return checkpoint;
         if (session.Options.Mmap)
         {
-            var mapping = session.File.Map();
-            foreach (var s in session.StorageOrder) { s.Buffer = new MappedBuffer(mapping, s.FileOffset, s.ByteLength); s.IsMapped = true; }
+            session.MapStorages(session.StorageOrder);
         }
         else
         {

@@ -33,38 +33,45 @@ internal static class TarCheckpoint
         foreach (var required in new[] { "storages", "tensors", "pickle" })
             if (!members.ContainsKey(required))
                 throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The tar checkpoint has no '{required}' member", required);
-        var mapping = file.Map();
         object? NoIds(object? pid) => throw new TorchLoadException(TorchLoadErrorReason.InvalidPersistentId, "A persistent id appears outside the object pickle");
         var helper = session.NewUnpickler(NoIds);
+        // Each pickle is read into memory up to its STOP (PickleReader: no mapping), the binary fields between them from the file.
+        object? Pickle(TorchUnpickler unpickler, string member, long at, long end, out int n, out int protocol)
+        {
+            using var pickle = PickleReader.Read(file, at, end, session.Limits, member);
+            return session.RunPickle(unpickler, pickle.Span, member, out n, out protocol);
+        }
+        Span<byte> field = stackalloc byte[8];
 
         // storages: pickle(count); per storage pickle((key, location, type)) + int64 count + data; then pickle(views)
         var (sOff, sLen) = members["storages"];
-        var sSpan = mapping.Span(sOff, sLen);
-        var p = 0;
-        var count = Count(session.RunPickle(helper, sSpan, "storages", out var n, out _), "storages");
+        var sEnd = sOff + sLen;
+        var p = sOff;
+        var count = Count(Pickle(helper, "storages", p, sEnd, out var n, out _), "storages");
         p += n;
         var reads = new List<TorchStorage>();
         for (long i = 0; i < count; i++)
         {
-            if (session.RunPickle(helper, sSpan[p..], "storages", out n, out _) is not object?[] { Length: 3 } entry)
+            if (Pickle(helper, "storages", p, sEnd, out n, out _) is not object?[] { Length: 3 } entry)
                 throw Bad("storages", "a storage entry is not (key, location, storage_type)");
             p += n;
             var key = LoadSession.PidString(entry[0], "key");
             var location = LoadSession.PidString(entry[1], "location");
             var dtype = LoadSession.StorageDType(entry[2]);
-            if (p + 8 > sSpan.Length) throw Truncated("storages", sOff + p);
-            var numel = BinaryPrimitives.ReadInt64LittleEndian(sSpan[p..]);
+            if (p + 8 > sEnd) throw Truncated("storages", p);
+            file.ReadExactly(p, field, "storages");
+            var numel = BinaryPrimitives.ReadInt64LittleEndian(field);
             p += 8;
-            if (numel < 0) throw new TorchLoadException(TorchLoadErrorReason.StorageSizeMismatch, $"Storage '{key}' declares {numel} elements", "storages", sOff + p);
+            if (numel < 0) throw new TorchLoadException(TorchLoadErrorReason.StorageSizeMismatch, $"Storage '{key}' declares {numel} elements", "storages", p);
             var nbytes = LoadSession.NBytes(numel, dtype, key);
-            if (nbytes > sSpan.Length - p) throw Truncated("storages", sOff + p);
-            var storage = new TorchStorage(key, dtype, numel, location) { RecordName = "storages", FileOffset = sOff + p };
+            if (nbytes > sEnd - p) throw Truncated("storages", p);
+            var storage = new TorchStorage(key, dtype, numel, location) { RecordName = "storages", FileOffset = p };
             if (session.Storages.ContainsKey(key)) throw new TorchLoadException(TorchLoadErrorReason.DuplicateRecord, $"Storage key '{key}' appears twice", "storages");
             session.AddStorage(storage);
             reads.Add(storage);
-            p += (int)nbytes;
+            p += nbytes;
         }
-        if (session.RunPickle(helper, sSpan[p..], "storages", out n, out _) is not List<object?> views) throw Bad("storages", "the storage view list is not a list");
+        if (Pickle(helper, "storages", p, sEnd, out n, out _) is not List<object?> views) throw Bad("storages", "the storage view list is not a list");
         foreach (var v in views)
         {
             if (v is not object?[] { Length: 4 } view) throw Bad("storages", "a storage view is not (view_key, root_key, offset, numel)");
@@ -80,31 +87,31 @@ internal static class TarCheckpoint
 
         // tensors: pickle(count); per tensor pickle((key, storage_key, type)) + int32 ndim + 4 bytes + sizes + strides + offset
         var (tOff, tLen) = members["tensors"];
-        var tSpan = mapping.Span(tOff, tLen);
-        p = 0;
+        var tEnd = tOff + tLen;
+        p = tOff;
         var tensors = new Dictionary<string, TorchTensor>(StringComparer.Ordinal);
-        var tensorCount = Count(session.RunPickle(helper, tSpan, "tensors", out n, out _), "tensors");
+        var tensorCount = Count(Pickle(helper, "tensors", p, tEnd, out n, out _), "tensors");
         p += n;
         for (long i = 0; i < tensorCount; i++)
         {
-            if (session.RunPickle(helper, tSpan[p..], "tensors", out n, out _) is not object?[] { Length: 3 } entry)
+            if (Pickle(helper, "tensors", p, tEnd, out n, out _) is not object?[] { Length: 3 } entry)
                 throw Bad("tensors", "a tensor entry is not (key, storage_key, tensor_type)");
             p += n;
             var key = LoadSession.PidString(entry[0], "key");
             var storageKey = LoadSession.PidString(entry[1], "storage key");
-            if (p + 8 > tSpan.Length) throw Truncated("tensors", tOff + p);
-            var ndim = BinaryPrimitives.ReadInt32LittleEndian(tSpan[p..]);
+            if (p + 8 > tEnd) throw Truncated("tensors", p);
+            file.ReadExactly(p, field, "tensors");
+            var ndim = BinaryPrimitives.ReadInt32LittleEndian(field);
             p += 8;
-            if (ndim < 0 || ndim > session.Limits.MaxTensorRank) throw new TorchLoadException(TorchLoadErrorReason.InvalidTensorGeometry, $"Tensor '{key}' has {ndim} dimensions", "tensors", tOff + p);
-            if ((long)p + 16L * ndim + 8 > tSpan.Length) throw Truncated("tensors", tOff + p);
+            if (ndim < 0 || ndim > session.Limits.MaxTensorRank) throw new TorchLoadException(TorchLoadErrorReason.InvalidTensorGeometry, $"Tensor '{key}' has {ndim} dimensions", "tensors", p);
+            if (p + 16L * ndim + 8 > tEnd) throw Truncated("tensors", p);
+            var geometry = file.ReadBytes(p, 16 * ndim + 8, "tensors");
+            p += geometry.Length;
             var shape = new long[ndim];
             var stride = new long[ndim];
-            for (var d = 0; d < ndim; d++) shape[d] = BinaryPrimitives.ReadInt64LittleEndian(tSpan[(p + 8 * d)..]);
-            p += 8 * ndim;
-            for (var d = 0; d < ndim; d++) stride[d] = BinaryPrimitives.ReadInt64LittleEndian(tSpan[(p + 8 * d)..]);
-            p += 8 * ndim;
-            var storageOffset = BinaryPrimitives.ReadInt64LittleEndian(tSpan[p..]);
-            p += 8;
+            for (var d = 0; d < ndim; d++) shape[d] = BinaryPrimitives.ReadInt64LittleEndian(geometry.AsSpan(8 * d));
+            for (var d = 0; d < ndim; d++) stride[d] = BinaryPrimitives.ReadInt64LittleEndian(geometry.AsSpan(8 * (ndim + d)));
+            var storageOffset = BinaryPrimitives.ReadInt64LittleEndian(geometry.AsSpan(16 * ndim));
             if (!session.Storages.TryGetValue(storageKey, out var storage))
                 throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"Tensor '{key}' uses storage '{storageKey}', which the file does not have", "tensors");
             var dtype = entry[2] is PyGlobal { Kind: GlobalKind.LegacyTensorClass, Payload: TorchDType td } ? td : storage.DType;
@@ -122,7 +129,7 @@ internal static class TarCheckpoint
         }
         var host = session.NewUnpickler(PersistentLoad);
         var (oOff, oLen) = members["pickle"];
-        var root = session.RunPickle(host, mapping.Span(oOff, oLen), "pickle", out _, out var protocol);
+        var root = Pickle(host, "pickle", oOff, oOff + oLen, out _, out var protocol);
         var checkpoint = new TorchCheckpoint(file.Path, "tar", root, session.StorageOrder)
         {
             Version = 1000, PickleProtocol = protocol, Globals = host.GlobalsSeen.Distinct().ToList(), Records = members.Keys.ToList(),

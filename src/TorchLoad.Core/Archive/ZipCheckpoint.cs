@@ -104,8 +104,11 @@ internal static class ZipCheckpoint
                     throw new TorchLoadException(TorchLoadErrorReason.UnsupportedCompression,
                         $"Record '{r.Name}' is deflated; -Mmap can only map stored records. Load without -Mmap to inflate it.", r.Name);
             }
-            var mapping = file.Map();
-            foreach (var s in storages) { var r = (ZipRecord)s.Source!; s.Buffer = new MappedBuffer(mapping, r.DataOffset, r.Size); s.IsMapped = true; }
+        }
+        // A big-endian file's bytes must be swapped, so they are read even with -Mmap (torch swaps its private mapped pages).
+        if (session.Options.Mmap && byteOrder == "little")
+        {
+            session.MapStorages(storages);
         }
         else
         {

@@ -44,6 +44,22 @@ public static class CheckpointAudit
     public static AuditResult Audit(string path, IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default)
     {
         if (ShardedCheckpoint.IsIndex(path)) return AuditShards(path, safeGlobals, verifyCrc, limits, cancel);
+        return Audit(() => new FileSource(path), path, safeGlobals, verifyCrc, limits, cancel);
+    }
+
+    /// <summary>Audits a checkpoint read from a stream (from its position; non-seekable streams are buffered, see TorchLoader.Load).</summary>
+    public static AuditResult Audit(Stream stream, string name = "(stream)", IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        return Audit(() => FileSource.FromStream(stream, (limits ?? LoadLimits.Default).MaxStreamBytes, name), name, safeGlobals, verifyCrc, limits, cancel);
+    }
+
+    /// <summary>
+    /// One source, opened once for the load and the CRC check. A file that changes while it is audited gives
+    /// CheckpointChanged (thrown: an error row, not a verdict about bytes that were never one file).
+    /// </summary>
+    private static AuditResult Audit(Func<FileSource> open, string path, IReadOnlyCollection<string>? safeGlobals, bool verifyCrc, LoadLimits? limits, CancellationToken cancel)
+    {
         var result = new AuditResult { Path = path };
         var named = new List<string>();
         var modulePids = new List<string>();
@@ -55,9 +71,11 @@ public static class CheckpointAudit
             Observer = (kind, name) => (kind == "global" ? named : modulePids).Add(name),
         };
         TorchLoadException? failure = null;
+        FileSource? source = null;
         try
         {
-            var checkpoint = TorchLoader.Load(path, options);
+            source = open();
+            var checkpoint = TorchLoader.Load(source, options);
             result.Format = checkpoint.Format;
             result.Version = checkpoint.Version;
             result.ByteOrder = checkpoint.ByteOrder;
@@ -67,13 +85,18 @@ public static class CheckpointAudit
             result.TensorCount = TensorInfo.From(checkpoint.Root, hash: false).Count();
             result.RecordCount = checkpoint.Records.Count;
             result.Findings.AddRange(checkpoint.Warnings);
-            if (checkpoint.Format == "zip" && verifyCrc) VerifyCrcs(path, result, options.Limits, cancel);
+            if (checkpoint.Format == "zip" && verifyCrc) VerifyCrcs(source, result, options.Limits, cancel);
+            if (source.HasChanged) throw source.Changed();
         }
-        catch (TorchLoadException e) when (e.Reason != TorchLoadErrorReason.Cancelled)
+        catch (TorchLoadException e) when (e.Reason is not (TorchLoadErrorReason.Cancelled or TorchLoadErrorReason.CheckpointChanged))
         {
             failure = e;
             result.ErrorId = e.Reason.ToString();
             result.Findings.Add($"{e.Reason}: {e.Message}");
+        }
+        finally
+        {
+            source?.Dispose();
         }
 
         foreach (var group in named.GroupBy(n => n, StringComparer.Ordinal))
@@ -149,9 +172,8 @@ public static class CheckpointAudit
     }
 
     /// <summary>Every record's bytes against its directory CRC-32 (stored read directly, deflated inflated with the same bound as a load).</summary>
-    private static void VerifyCrcs(string path, AuditResult result, LoadLimits limits, CancellationToken cancel)
+    private static void VerifyCrcs(FileSource file, AuditResult result, LoadLimits limits, CancellationToken cancel)
     {
-        using var file = new FileSource(path);
         var buffer = new byte[1 << 20];
         foreach (var r in ZipDirectory.Read(file))
         {

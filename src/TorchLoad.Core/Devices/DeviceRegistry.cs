@@ -35,10 +35,10 @@ public static class DeviceRegistry
         var buffer = storage.RequireBuffer();
         if (device == "cpu")
         {
-            if (buffer.IsHostAccessible) return;
+            if (buffer.Device == "cpu") return; // host memory, or an -Mmap storage read from its file (torch: .to('cpu') of an mmap tensor is itself)
             var host = new HostBuffer(storage.ByteLength);
             if (buffer is DeviceBuffer onDevice) onDevice.DownloadTo(host);
-            else if (storage.ByteLength > 0) CopyOut(buffer, host);
+            else if (storage.ByteLength > 0) unsafe { buffer.CopyTo(0, host.Pointer, storage.ByteLength); }
             storage.ReplaceBuffer(host)?.Dispose();
             return;
         }
@@ -47,15 +47,5 @@ public static class DeviceRegistry
         if (buffer.Device == accelerator.Name) return;
         var moved = accelerator.Upload(buffer);
         storage.ReplaceBuffer(moved)?.Dispose();
-    }
-
-    private static unsafe void CopyOut(StorageBuffer from, HostBuffer to)
-    {
-        const int Chunk = 256 << 20;
-        for (long done = 0; done < from.Length; done += Chunk)
-        {
-            var n = (int)Math.Min(Chunk, from.Length - done);
-            from.CopyTo(done, new Span<byte>(to.Pointer + done, n));
-        }
     }
 }

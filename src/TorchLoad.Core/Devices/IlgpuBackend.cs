@@ -100,7 +100,7 @@ internal sealed class AcceleratorDevice
         {
             using var host = new HostBuffer(source.Length);
             if (source is DeviceBuffer other) other.DownloadTo(host);
-            else source.CopyTo(0, new Span<byte>(host.Pointer, checked((int)source.Length)));
+            else source.CopyTo(0, host.Pointer, source.Length); // in chunks: an -Mmap storage may hold more than 2 GiB
             return Upload(host);
         }
         var target = new DeviceBuffer(this, Accelerator.Allocate1D<byte>(Math.Max(source.Length, 1)), source.Length);

@@ -27,4 +27,9 @@ public enum TorchLoadErrorReason
     InvalidArgument,
     /// <summary>The load was cancelled (Ctrl+C).</summary>
     Cancelled,
+    /// <summary>
+    /// The file changed after it was opened (another process truncated or rewrote it: another size or
+    /// last-write time): an eager load that saw it change, or a later read of an -Mmap storage.
+    /// </summary>
+    CheckpointChanged,
 }

@@ -30,8 +30,16 @@ public static class SafetensorsFile
 
     public sealed record ExportResult(IReadOnlyList<string> Written, IReadOnlyList<string> DroppedShared, long Bytes);
 
-    /// <summary>Writes <paramref name="tensors"/> (name, tensor) to <paramref name="path"/>; refuses to replace a file unless <paramref name="overwrite"/>.</summary>
-    public static ExportResult Write(string path, IEnumerable<(string Name, TorchTensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata, bool overwrite)
+    /// <summary>
+    /// Writes <paramref name="tensors"/> (name, tensor) to <paramref name="path"/>; refuses to replace a file unless
+    /// <paramref name="overwrite"/>. The file appears whole or not at all: see <see cref="WriteReplacing"/>.
+    /// </summary>
+    public static ExportResult Write(string path, IEnumerable<(string Name, TorchTensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata, bool overwrite, CancellationToken cancel = default) =>
+        Write(path, tensors, metadata, overwrite, cancel, wrapOutput: null);
+
+    /// <param name="wrapOutput">Tests: wraps the temporary file's stream (fault injection).</param>
+    internal static ExportResult Write(string path, IEnumerable<(string Name, TorchTensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata, bool overwrite,
+        CancellationToken cancel, Func<Stream, Stream>? wrapOutput)
     {
         var list = tensors.ToList();
         var bad = list.Where(t => t.Tensor.Layout != TorchLayout.Strided || t.Tensor.IsNested || t.Tensor.Storage is null || Code(t.Tensor.DType) is null)
@@ -80,25 +88,70 @@ public static class SafetensorsFile
         var header = ms.ToArray();
         var padded = (header.Length + 7) / 8 * 8;
 
-        var mode = overwrite ? FileMode.Create : FileMode.CreateNew;
-        long total;
+        long total = 0;
         try
         {
-            using var file = new FileStream(path, mode, FileAccess.Write, FileShare.None, 1 << 20);
-            Span<byte> len = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)padded);
-            file.Write(len);
-            file.Write(header);
-            for (var i = header.Length; i < padded; i++) file.WriteByte((byte)' ');
-            foreach (var (_, t) in keep) file.Write(t.ToByteArray());
-            total = file.Length;
+            WriteReplacing(path, overwrite, cancel, wrapOutput, output =>
+            {
+                Span<byte> len = stackalloc byte[8];
+                BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)padded);
+                output.Write(len);
+                output.Write(header);
+                for (var i = header.Length; i < padded; i++) output.WriteByte((byte)' ');
+                total = 8 + padded;
+                foreach (var (_, t) in keep)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    var bytes = t.ToByteArray();
+                    output.Write(bytes);
+                    total += bytes.Length;
+                }
+            });
         }
-        catch (IOException e) when (!overwrite && File.Exists(path))
+        catch (OperationCanceledException e)
         {
-            throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, $"'{path}' exists; use -Force to replace it.", inner: e);
+            throw new TorchLoadException(TorchLoadErrorReason.Cancelled, $"The export to '{path}' was cancelled; nothing was written.", inner: e);
         }
         return new ExportResult(keep.Select(k => k.Name).ToList(), dropped, total);
     }
+
+    /// <summary>
+    /// Writes a file so that it never exists half-written and an existing one is never destroyed before the new
+    /// one is complete: the bytes go to a temporary file in the destination's folder, are flushed to disk, and the
+    /// temporary file is renamed over the destination (one atomic rename on the same file system). On any failure
+    /// (disk full, an exception from a tensor's bytes, cancellation) the temporary file is deleted and the previous
+    /// destination is untouched.
+    /// </summary>
+    internal static void WriteReplacing(string path, bool overwrite, CancellationToken cancel, Func<Stream, Stream>? wrapOutput, Action<Stream> write)
+    {
+        var full = Path.GetFullPath(path);
+        if (!overwrite && File.Exists(full)) throw Exists(full, null);
+        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                var output = wrapOutput?.Invoke(file) ?? file;
+                write(output);
+                cancel.ThrowIfCancellationRequested();
+                output.Flush();
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite);
+        }
+        catch (IOException e) when (!overwrite && File.Exists(full))
+        {
+            throw Exists(full, e);
+        }
+        finally
+        {
+            try { File.Delete(temp); } // gone already after the rename; File.Delete of a missing file is no error
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+    }
+
+    private static TorchLoadException Exists(string path, Exception? inner) =>
+        new(TorchLoadErrorReason.InvalidArgument, $"'{path}' exists; use -Force to replace it.", inner: inner);
 
     /// <summary>
     /// safetensors' _remove_duplicate_names: tensors sharing a storage keep one name, the first (by

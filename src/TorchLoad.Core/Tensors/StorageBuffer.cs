@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 namespace TorchLoad.Core.Tensors;
 
 /// <summary>
-/// Where a storage's bytes live. Host buffers and file mappings expose a pointer; device buffers
-/// (Devices/) only copy in and out. Disposing frees native or device memory. Only the buffers that own
+/// Where a storage's bytes live. Host buffers expose a pointer; device buffers and -Mmap file buffers
+/// only copy in and out. Disposing frees native or device memory. Only the buffers that own
 /// memory themselves (host, device) have a finalizer as the safety net when a user never disposes:
 /// arena slices, views and mapped windows are plain objects, since allocating a finalizable object
 /// is several times slower and a checkpoint may hold 100,000 small storages.
@@ -15,7 +15,7 @@ public abstract class StorageBuffer : IDisposable
 
     public long Length { get; }
 
-    /// <summary><c>cpu</c> for host memory and mappings, or the device it lives on.</summary>
+    /// <summary><c>cpu</c> for host memory and -Mmap file buffers, or the device it lives on.</summary>
     public abstract string Device { get; }
 
     /// <summary>True when <see cref="Pointer"/> may be used.</summary>
@@ -29,6 +29,18 @@ public abstract class StorageBuffer : IDisposable
     {
         if (offset < 0 || offset > Length - destination.Length) throw new ArgumentOutOfRangeException(nameof(offset));
         new ReadOnlySpan<byte>(Pointer + offset, destination.Length).CopyTo(destination);
+    }
+
+    /// <summary>Copies <paramref name="length"/> bytes from <paramref name="offset"/> to native memory, in spans of at most 256 MiB.</summary>
+    internal unsafe void CopyTo(long offset, byte* destination, long length)
+    {
+        const int Chunk = 256 << 20;
+        for (long done = 0; done < length;)
+        {
+            var n = (int)Math.Min(Chunk, length - done);
+            CopyTo(offset + done, new Span<byte>(destination + done, n));
+            done += n;
+        }
     }
 
     public bool IsDisposed { get; private set; }

@@ -24,38 +24,53 @@ internal static class TensorBytes
         if (count == 0) return result;
 
         var buffer = storage.RequireBuffer();
-        byte[]? hostCopy = null;
-        if (!buffer.IsHostAccessible)
+        var baseOffset = checked(t.StorageOffset * es);
+        var contiguous = ShapeMath.IsContiguous(t.Shape, t.Stride);
+        if (!buffer.IsHostAccessible && contiguous)
         {
-            hostCopy = new byte[buffer.Length];
-            buffer.CopyTo(0, hostCopy);
+            buffer.CopyTo(baseOffset, result); // on a device or in a file (-Mmap): straight into the result
         }
-        fixed (byte* copyPtr = hostCopy)
+        else
         {
-            var src = hostCopy is null ? buffer.Pointer : copyPtr;
-            var baseOffset = checked(t.StorageOffset * es);
-            if (ShapeMath.IsContiguous(t.Shape, t.Stride))
+            HostBuffer? hostCopy = null;
+            try
             {
-                new ReadOnlySpan<byte>(src + baseOffset, (int)total).CopyTo(result);
-            }
-            else
-            {
-                var rank = t.Shape.Length;
-                var index = new long[rank];
-                var inner = rank - 1;
-                var innerStride = t.Stride[inner] * es;
-                var innerCount = t.Shape[inner];
-                long outPos = 0;
-                while (true)
+                if (!buffer.IsHostAccessible)
                 {
-                    long off = baseOffset;
-                    for (var d = 0; d < inner; d++) off += index[d] * t.Stride[d] * es;
-                    for (long k = 0; k < innerCount; k++, off += innerStride, outPos += es)
-                        new ReadOnlySpan<byte>(src + off, es).CopyTo(result.AsSpan((int)outPos, es));
-                    var dim = inner - 1;
-                    while (dim >= 0 && ++index[dim] == t.Shape[dim]) index[dim--] = 0;
-                    if (dim < 0) break;
+                    // a strided view of bytes on a device or in a file: copy only the range it spans, not the whole storage
+                    var span = (long)es;
+                    for (var d = 0; d < t.Shape.Length; d++) span = checked(span + (t.Shape[d] - 1) * t.Stride[d] * es);
+                    hostCopy = new HostBuffer(span);
+                    buffer.CopyTo(baseOffset, hostCopy.Pointer, span);
                 }
+                var src = hostCopy is null ? buffer.Pointer : hostCopy.Pointer - baseOffset;
+                if (contiguous)
+                {
+                    new ReadOnlySpan<byte>(src + baseOffset, (int)total).CopyTo(result);
+                }
+                else
+                {
+                    var rank = t.Shape.Length;
+                    var index = new long[rank];
+                    var inner = rank - 1;
+                    var innerStride = t.Stride[inner] * es;
+                    var innerCount = t.Shape[inner];
+                    long outPos = 0;
+                    while (true)
+                    {
+                        long off = baseOffset;
+                        for (var d = 0; d < inner; d++) off += index[d] * t.Stride[d] * es;
+                        for (long k = 0; k < innerCount; k++, off += innerStride, outPos += es)
+                            new ReadOnlySpan<byte>(src + off, es).CopyTo(result.AsSpan((int)outPos, es));
+                        var dim = inner - 1;
+                        while (dim >= 0 && ++index[dim] == t.Shape[dim]) index[dim--] = 0;
+                        if (dim < 0) break;
+                    }
+                }
+            }
+            finally
+            {
+                hostCopy?.Dispose();
             }
         }
         if (t.IsConj) Conjugate(dtype, result);

@@ -47,7 +47,7 @@ public sealed class TorchStorage : IDisposable
     /// <summary>What the container reader needs to read the bytes later (its zip record).</summary>
     internal object? Source { get; set; }
 
-    /// <summary>True when the file's storage is mapped rather than copied (<c>-Mmap</c>).</summary>
+    /// <summary>True when the storage's bytes stay in the file and are read from it when used (<c>-Mmap</c>).</summary>
     public bool IsMapped { get; internal set; }
 
     /// <summary>Dotted paths of the tensors that view this storage (filled by storage listings).</summary>
@@ -82,7 +82,7 @@ public sealed class TorchStorage : IDisposable
             ? $"Storage {Key} was listed without its data (metadata only); load the checkpoint with Import-TorchCheckpoint to read it."
             : $"Storage {Key} was disposed.");
 
-    /// <summary>Frees the bytes now (host, mapping or device memory) instead of at collection; the storage is then unusable.</summary>
+    /// <summary>Frees the bytes now (host or device memory) instead of at collection (an -Mmap storage releases its file); the storage is then unusable.</summary>
     public void Dispose()
     {
         if (ViewOf is null) Buffer?.Dispose();

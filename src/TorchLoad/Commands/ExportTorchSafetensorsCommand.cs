@@ -72,7 +72,7 @@ public sealed class ExportTorchSafetensorsCommand : TorchCmdletBase
             if (!ShouldProcess(target, $"Write {tensors.Count} tensors as safetensors")) return;
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { ["format"] = "pt" };
             foreach (DictionaryEntry e in Metadata ?? new Hashtable()) metadata[e.Key.ToString()!] = e.Value?.ToString() ?? "";
-            var result = SafetensorsFile.Write(target, tensors, metadata, overwrite: Force);
+            var result = SafetensorsFile.Write(target, tensors, metadata, overwrite: Force, Cancellation);
             if (result.DroppedShared.Count > 0)
                 WriteWarning($"Shared tensors written once (safetensors stores no aliases): dropped {string.Join(", ", result.DroppedShared)}");
             WriteObject(new FileInfo(target));

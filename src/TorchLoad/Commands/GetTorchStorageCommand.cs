@@ -27,12 +27,27 @@ public sealed class GetTorchStorageCommand : TorchCmdletBase
     [AllowNull]
     public object? InputObject { get; set; }
 
+    /// <summary>A Stream (read from its current position) or a byte array holding a checkpoint.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = InputStreamSet)]
+    [StreamInput]
+    public Stream? InputStream { get; set; }
+
+    /// <summary>The most bytes of a non-seekable stream that are buffered in memory.</summary>
+    [Parameter(ParameterSetName = InputStreamSet)]
+    [Parameter(ParameterSetName = InputSet)]
+    [ValidateRange(1L, long.MaxValue)]
+    public long MaxStreamBytes { get; set; } = LoadLimits.Default.MaxStreamBytes;
+
     [Parameter(ParameterSetName = PathSet)]
     [Parameter(ParameterSetName = LiteralPathSet)]
+    [Parameter(ParameterSetName = InputStreamSet)]
+    [Parameter(ParameterSetName = InputSet)]
     public bool WeightsOnly { get; set; } = true;
 
     [Parameter(ParameterSetName = PathSet)]
     [Parameter(ParameterSetName = LiteralPathSet)]
+    [Parameter(ParameterSetName = InputStreamSet)]
+    [Parameter(ParameterSetName = InputSet)]
     [ArgumentCompleter(typeof(SafeGlobalCompleter))]
     public string[]? SafeGlobal { get; set; }
 
@@ -40,9 +55,11 @@ public sealed class GetTorchStorageCommand : TorchCmdletBase
 
     protected override void ProcessRecord()
     {
+        if (ParameterSetName == InputStreamSet) { ProcessInputStream(InputStream!, ListStream); return; }
         if (ParameterSetName == InputSet)
         {
             var input = InputObject is PSObject p ? p.BaseObject : InputObject;
+            if (AsInputStream(input) is { } stream) { ProcessInputStream(stream, ListStream); return; }
             // Get-ChildItem *.pt | Get-TorchStorage: a file (or path string) binds here by value; treat it as -LiteralPath.
             if (TryGetPipedPath(input, out var piped, out var literal))
             {
@@ -60,24 +77,30 @@ public sealed class GetTorchStorageCommand : TorchCmdletBase
         ListFile(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet);
     }
 
+    protected override void EndProcessing() => EndInputStreams(ListStream);
+
     private void ListFile(string[]? paths, bool literal)
     {
         foreach (var file in ResolvePaths(paths, literal))
+            Try(file, () => List(TorchLoader.Load(file, ListOptions())));
+    }
+
+    private void ListStream(Stream stream, string name) => Try(name, () => List(TorchLoader.Load(stream, ListOptions(), name)));
+
+    private TorchLoadOptions ListOptions() => new()
+    {
+        WeightsOnly = WeightsOnly, SafeGlobals = SafeGlobal ?? [], MetadataOnly = true, Cancellation = Cancellation,
+        Limits = LoadLimits.Default with { MaxStreamBytes = MaxStreamBytes },
+    };
+
+    private void List(TorchCheckpoint checkpoint)
+    {
+        var byStorage = new Dictionary<TorchStorage, List<string>>(ReferenceEqualityComparer.Instance);
+        foreach (var (s, paths) in TensorWalker.Storages(checkpoint.Root)) byStorage[s] = paths;
+        foreach (var storage in checkpoint.Storages)
         {
-            Try(file, () =>
-            {
-                var checkpoint = TorchLoader.Load(file, new TorchLoadOptions
-                {
-                    WeightsOnly = WeightsOnly, SafeGlobals = SafeGlobal ?? [], MetadataOnly = true, Cancellation = Cancellation,
-                });
-                var byStorage = new Dictionary<TorchStorage, List<string>>(ReferenceEqualityComparer.Instance);
-                foreach (var (s, paths) in TensorWalker.Storages(checkpoint.Root)) byStorage[s] = paths;
-                foreach (var storage in checkpoint.Storages)
-                {
-                    Fill(storage, byStorage.TryGetValue(storage, out var paths) ? paths : []);
-                    WriteObject(storage);
-                }
-            });
+            Fill(storage, byStorage.TryGetValue(storage, out var paths) ? paths : []);
+            WriteObject(storage);
         }
     }
 

@@ -26,6 +26,17 @@ public sealed class GetTorchTensorCommand : TorchCmdletBase
     [AllowNull]
     public object? InputObject { get; set; }
 
+    /// <summary>A Stream (read from its current position) or a byte array holding a checkpoint.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = InputStreamSet)]
+    [StreamInput]
+    public Stream? InputStream { get; set; }
+
+    /// <summary>The most bytes of a non-seekable stream that are buffered in memory.</summary>
+    [Parameter(ParameterSetName = InputStreamSet)]
+    [Parameter(ParameterSetName = InputSet)]
+    [ValidateRange(1L, long.MaxValue)]
+    public long MaxStreamBytes { get; set; } = LoadLimits.Default.MaxStreamBytes;
+
     /// <summary>Only tensors whose name matches (wildcards).</summary>
     [Parameter]
     [SupportsWildcards]
@@ -37,15 +48,21 @@ public sealed class GetTorchTensorCommand : TorchCmdletBase
 
     [Parameter(ParameterSetName = PathSet)]
     [Parameter(ParameterSetName = LiteralPathSet)]
+    [Parameter(ParameterSetName = InputStreamSet)]
+    [Parameter(ParameterSetName = InputSet)]
     public bool WeightsOnly { get; set; } = true;
 
     [Parameter(ParameterSetName = PathSet)]
     [Parameter(ParameterSetName = LiteralPathSet)]
+    [Parameter(ParameterSetName = InputStreamSet)]
+    [Parameter(ParameterSetName = InputSet)]
     [ArgumentCompleter(typeof(SafeGlobalCompleter))]
     public string[]? SafeGlobal { get; set; }
 
     [Parameter(ParameterSetName = PathSet)]
     [Parameter(ParameterSetName = LiteralPathSet)]
+    [Parameter(ParameterSetName = InputStreamSet)]
+    [Parameter(ParameterSetName = InputSet)]
     [ArgumentCompleter(typeof(DeviceCompleter))]
     public object? MapLocation { get; set; }
 
@@ -56,32 +73,39 @@ public sealed class GetTorchTensorCommand : TorchCmdletBase
 
     protected override void ProcessRecord()
     {
+        if (ParameterSetName == InputStreamSet) { ProcessInputStream(InputStream!, FromStream); return; }
         if (ParameterSetName == InputSet)
         {
             var input = InputObject is PSObject p ? p.BaseObject : InputObject;
             if (TryGetPipedPath(input, out var piped, out var literal)) { FromFiles([piped], literal); return; }
+            if (AsInputStream(input) is { } stream) { ProcessInputStream(stream, FromStream); return; }
             Try(input, () => Write(TensorInfo.From(input, Hash)));
             return;
         }
         FromFiles(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet);
     }
 
+    protected override void EndProcessing() => EndInputStreams(FromStream);
+
     private void FromFiles(string[]? paths, bool literal)
     {
-        var map = ConvertMapLocation(MapLocation);
         foreach (var file in ResolvePaths(paths, literal))
+            Try(file, () => Write(TensorInfo.From(TorchLoader.Load(file, LoadOptions()).Root, Hash, file)));
+    }
+
+    private void FromStream(Stream stream, string name) =>
+        Try(name, () => Write(TensorInfo.From(TorchLoader.Load(stream, LoadOptions(), name).Root, Hash, name)));
+
+    // Without -Hash only the pickle is read: no tensor bytes, so a 100 GB file lists in milliseconds.
+    private TorchLoadOptions LoadOptions()
+    {
+        var map = ConvertMapLocation(MapLocation);
+        return new TorchLoadOptions
         {
-            Try(file, () =>
-            {
-                // Without -Hash only the pickle is read: no tensor bytes, so a 100 GB file lists in milliseconds.
-                var checkpoint = TorchLoader.Load(file, new TorchLoadOptions
-                {
-                    WeightsOnly = WeightsOnly, SafeGlobals = SafeGlobal ?? [], MetadataOnly = !Hash,
-                    MapLocation = map ?? (Hash ? Core.Devices.MapLocation.ToDevice("cpu") : null), Cancellation = Cancellation,
-                });
-                Write(TensorInfo.From(checkpoint.Root, Hash, file));
-            });
-        }
+            WeightsOnly = WeightsOnly, SafeGlobals = SafeGlobal ?? [], MetadataOnly = !Hash,
+            MapLocation = map ?? (Hash ? Core.Devices.MapLocation.ToDevice("cpu") : null), Cancellation = Cancellation,
+            Limits = LoadLimits.Default with { MaxStreamBytes = MaxStreamBytes },
+        };
     }
 
     private void Write(IEnumerable<TensorInfo> rows)

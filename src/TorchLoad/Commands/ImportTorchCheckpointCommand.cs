@@ -22,6 +22,16 @@ public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
     [ValidateNotNullOrEmpty]
     public string[]? LiteralPath { get; set; }
 
+    /// <summary>A Stream (read from its current position) or a byte array: torch.load's file object.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = InputStreamSet, ValueFromPipeline = true)]
+    [StreamInput]
+    public Stream? InputStream { get; set; }
+
+    /// <summary>The most bytes of a non-seekable -InputStream that are buffered in memory.</summary>
+    [Parameter]
+    [ValidateRange(1L, long.MaxValue)]
+    public long MaxStreamBytes { get; set; } = LoadLimits.Default.MaxStreamBytes;
+
     /// <summary>torch's weights_only (default true): only allowlisted globals resolve.</summary>
     [Parameter]
     public bool WeightsOnly { get; set; } = true;
@@ -41,7 +51,7 @@ public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
     [ValidateSet("utf-8", "latin1", "ascii", "bytes")]
     public string Encoding { get; set; } = "utf-8";
 
-    /// <summary>Map the file instead of reading storages (zip format, stored records).</summary>
+    /// <summary>Leave storage bytes in the file, read when used (zip and safetensors, stored records); not with -InputStream.</summary>
     [Parameter]
     public SwitchParameter Mmap { get; set; }
 
@@ -78,30 +88,41 @@ public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
             Limits = LoadLimits.Default with
             {
                 MaxNestingDepth = MaxNestingDepth, MaxMemoEntries = MaxMemoEntries, MaxStringBytes = MaxStringBytes,
-                MaxContainerItems = MaxContainerItems, MaxInflateRatio = MaxInflateRatio,
+                MaxContainerItems = MaxContainerItems, MaxInflateRatio = MaxInflateRatio, MaxStreamBytes = MaxStreamBytes,
             },
             Cancellation = Cancellation,
         };
 
     protected override void ProcessRecord()
     {
-        foreach (var file in ResolvePaths(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
+        if (ParameterSetName == InputStreamSet)
         {
-            Try(file, () =>
-            {
-                var activity = $"Loading {System.IO.Path.GetFileName(file)}";
-                var options = _options! with
-                {
-                    Progress = (done, total) =>
-                    {
-                        if (total < 64 << 20) return;
-                        WriteProgress(new ProgressRecord(1, activity, $"{done >> 20} of {total >> 20} MiB") { PercentComplete = (int)(done * 100 / Math.Max(total, 1)) });
-                    },
-                };
-                var checkpoint = TorchLoader.Load(file, options);
-                WriteObject(checkpoint.Root, enumerateCollection: false);
-            });
+            ProcessInputStream(InputStream!, LoadStream);
+            return;
         }
+        foreach (var file in ResolvePaths(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
+            Try(file, () => WriteObject(TorchLoader.Load(file, WithProgress(file)).Root, enumerateCollection: false));
+    }
+
+    protected override void EndProcessing() => EndInputStreams(LoadStream);
+
+    private void LoadStream(Stream stream, string name)
+    {
+        RefuseMmapWithStream(Mmap);
+        Try(name, () => WriteObject(TorchLoader.Load(stream, WithProgress(name), name).Root, enumerateCollection: false));
+    }
+
+    private TorchLoadOptions WithProgress(string name)
+    {
+        var activity = $"Loading {System.IO.Path.GetFileName(name)}";
+        return _options! with
+        {
+            Progress = (done, total) =>
+            {
+                if (total < 64 << 20) return;
+                WriteProgress(new ProgressRecord(1, activity, $"{done >> 20} of {total >> 20} MiB") { PercentComplete = (int)(done * 100 / Math.Max(total, 1)) });
+            },
+        };
     }
 }
 

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using TorchLoad.Core;
 using TorchLoad.Core.Audit;
 
 namespace TorchLoad.Commands;
@@ -19,6 +20,16 @@ public sealed class TestTorchCheckpointCommand : TorchCmdletBase
     [ValidateNotNullOrEmpty]
     public string[]? LiteralPath { get; set; }
 
+    /// <summary>A Stream (read from its current position) or a byte array holding a checkpoint.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = InputStreamSet, ValueFromPipeline = true)]
+    [StreamInput]
+    public Stream? InputStream { get; set; }
+
+    /// <summary>The most bytes of a non-seekable -InputStream that are buffered in memory.</summary>
+    [Parameter]
+    [ValidateRange(1L, long.MaxValue)]
+    public long MaxStreamBytes { get; set; } = LoadLimits.Default.MaxStreamBytes;
+
     /// <summary>Globals to treat as allowed (besides the defaults and Add-TorchSafeGlobal's).</summary>
     [Parameter]
     [ArgumentCompleter(typeof(SafeGlobalCompleter))]
@@ -34,14 +45,23 @@ public sealed class TestTorchCheckpointCommand : TorchCmdletBase
 
     protected override void ProcessRecord()
     {
-        foreach (var file in ResolvePaths(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
+        if (ParameterSetName == InputStreamSet)
         {
-            Try(file, () =>
-            {
-                var result = CheckpointAudit.Audit(file, SafeGlobal ?? [], verifyCrc: !SkipCrc, cancel: Cancellation);
-                if (Quiet) WriteObject(result.IsSafe);
-                else WriteObject(result);
-            });
+            ProcessInputStream(InputStream!, AuditStream);
+            return;
         }
+        foreach (var file in ResolvePaths(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
+            Try(file, () => Write(CheckpointAudit.Audit(file, SafeGlobal ?? [], verifyCrc: !SkipCrc, cancel: Cancellation)));
+    }
+
+    protected override void EndProcessing() => EndInputStreams(AuditStream);
+
+    private void AuditStream(Stream stream, string name) =>
+        Try(name, () => Write(CheckpointAudit.Audit(stream, name, SafeGlobal ?? [], verifyCrc: !SkipCrc, LoadLimits.Default with { MaxStreamBytes = MaxStreamBytes }, Cancellation)));
+
+    private void Write(AuditResult result)
+    {
+        if (Quiet) WriteObject(result.IsSafe);
+        else WriteObject(result);
     }
 }

@@ -8,6 +8,7 @@ public abstract class TorchCmdletBase : PSCmdlet
 {
     protected const string PathSet = "Path";
     protected const string LiteralPathSet = "LiteralPath";
+    protected const string InputStreamSet = "InputStream";
 
     private readonly CancellationTokenSource _cancel = new();
 
@@ -63,6 +64,51 @@ public abstract class TorchCmdletBase : PSCmdlet
         return input is FileSystemInfo or string;
     }
 
+    /// <summary>
+    /// A piped or bound object that is checkpoint bytes rather than a path or a loaded object: a Stream, a byte
+    /// array (a MemoryStream over it, read in place), or one byte of an array that PowerShell enumerated into the
+    /// pipeline (collected until the bytes end). Null for anything else.
+    /// </summary>
+    protected static Stream? AsInputStream(object? input) => StreamInputAttribute.Convert(input is PSObject p ? p.BaseObject : input) as Stream;
+
+    private MemoryStream? _pipedBytes;
+
+    /// <summary>
+    /// One -InputStream value: a piped byte is collected (<c>$bytes | Cmdlet</c> enumerates the array), anything
+    /// else is loaded now, after the bytes collected before it. Call <see cref="EndInputStreams"/> in EndProcessing.
+    /// </summary>
+    protected void ProcessInputStream(Stream stream, Action<Stream, string> load)
+    {
+        if (stream is PipedByte b)
+        {
+            (_pipedBytes ??= new MemoryStream()).WriteByte(b.Value);
+            return;
+        }
+        EndInputStreams(load);
+        load(stream, StreamName(stream));
+    }
+
+    /// <summary>Loads the bytes collected from the pipeline, if any.</summary>
+    protected void EndInputStreams(Action<Stream, string> load)
+    {
+        if (_pipedBytes is not { } bytes) return;
+        _pipedBytes = null;
+        bytes.Position = 0;
+        load(bytes, "(piped bytes)");
+    }
+
+    /// <summary>How results and messages name a stream: a FileStream's file, else <c>(stream)</c>.</summary>
+    protected static string StreamName(Stream stream) => stream is FileStream f ? f.Name : "(stream)";
+
+    /// <summary>-Mmap maps a file: with a stream it is a parameter error, raised before anything is read.</summary>
+    protected void RefuseMmapWithStream(bool mmap)
+    {
+        if (!mmap) return;
+        ThrowTerminatingError(new ErrorRecord(
+            new ParameterBindingException("-Mmap reads storages from their file when they are used; it cannot be combined with -InputStream (a stream or byte array). Load the stream without -Mmap, or save it to a file first."),
+            "MmapWithInputStream", ErrorCategory.InvalidArgument, null));
+    }
+
     /// <summary>-MapLocation to Core's form; a bad value ends the command with InvalidMapLocation (a parameter error).</summary>
     protected Core.Devices.MapLocation? ConvertMapLocation(object? value)
     {
@@ -97,3 +143,29 @@ public abstract class TorchCmdletBase : PSCmdlet
         }
     }
 }
+
+/// <summary>
+/// -InputStream's binding: a Stream as it is, a byte array as a MemoryStream over it (no copy), and a single byte
+/// (an array PowerShell enumerated into the pipeline) as a <see cref="PipedByte"/> to collect. Without this a
+/// byte array bound to -Path as one path per byte ("Cannot find path '80'").
+/// </summary>
+public sealed class StreamInputAttribute : ArgumentTransformationAttribute
+{
+    public override object? Transform(EngineIntrinsics engineIntrinsics, object? inputData) =>
+        Convert(inputData is PSObject p ? p.BaseObject : inputData) ?? inputData;
+
+    internal static object? Convert(object? value) => value switch
+    {
+        Stream s => s,
+        byte[] bytes => new MemoryStream(bytes, 0, bytes.Length, writable: false, publiclyVisible: true),
+        byte b => new PipedByte(b),
+        _ => null,
+    };
+}
+
+/// <summary>One byte of an enumerated byte array on its way through the pipeline (see <see cref="StreamInputAttribute"/>).</summary>
+public sealed class PipedByte(byte value) : MemoryStream([value], writable: false)
+{
+    public byte Value { get; } = value;
+}
+
