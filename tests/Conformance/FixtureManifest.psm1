@@ -338,16 +338,13 @@ function Compare-TensorExtras($ctx, [hashtable]$Want, $Got, [string]$At) {
     if (-not (Test-Property $ctx $Got 'ClassName', 'ElementCount', 'Device', 'IsContiguous', 'IsConj', 'IsNeg', 'IsCoalesced', 'IsNested', 'PythonState' $At 'the tensor')) { return }
     if ($Want.ContainsKey('class') -and $Got.ClassName -cne $Want.class) { Add-Difference $ctx $At "class $($Got.ClassName), expected $($Want.class)" }
     $nested = $Want.ContainsKey('is_nested') -and [bool]$Want.is_nested
-    # a nested tensor's ElementCount is its outer Shape's (torch's numel counts every component's values)
-    if ($Want.ContainsKey('numel') -and -not $nested -and $Got.ElementCount -ne [long]$Want.numel) { Add-Difference $ctx $At "$($Got.ElementCount) elements, expected $($Want.numel)" }
+    if ($Want.ContainsKey('numel') -and $Got.ElementCount -ne [long]$Want.numel) { Add-Difference $ctx $At "$($Got.ElementCount) elements, expected $($Want.numel)" }
     if ($Want.ContainsKey('device') -and $Got.Device -cne $Want.device) { Add-Difference $ctx $At "device $($Got.Device), expected $($Want.device)" }
-    # not for 0 elements: torch calls every empty tensor contiguous, TorchLoad's IsContiguous looks at the strides
-    if ($Want.ContainsKey('is_contiguous') -and $null -ne $Want.is_contiguous -and $Got.ElementCount -gt 0 -and $Got.IsContiguous -ne [bool]$Want.is_contiguous) { Add-Difference $ctx $At "is_contiguous $($Got.IsContiguous), expected $($Want.is_contiguous)" }
+    if ($Want.ContainsKey('is_contiguous') -and $null -ne $Want.is_contiguous -and $Got.IsContiguous -ne [bool]$Want.is_contiguous) { Add-Difference $ctx $At "is_contiguous $($Got.IsContiguous), expected $($Want.is_contiguous)" }
     $meta = if ($Want.ContainsKey('metadata') -and $Want.metadata) { $Want.metadata } else { @{} }
     if ($Got.IsConj -ne [bool]$meta['conj']) { Add-Difference $ctx $At "IsConj $($Got.IsConj), expected $([bool]$meta['conj'])" }
     if ($Got.IsNeg -ne [bool]$meta['neg']) { Add-Difference $ctx $At "IsNeg $($Got.IsNeg), expected $([bool]$meta['neg'])" }
-    # IsCoalesced is null where the file does not say (torch 1.13's COO): torch then reports False
-    if ($Want.ContainsKey('is_coalesced') -and $null -ne $Want.is_coalesced -and [bool]$Got.IsCoalesced -ne [bool]$Want.is_coalesced) { Add-Difference $ctx $At "is_coalesced $($Got.IsCoalesced), expected $($Want.is_coalesced)" }
+    if ($Want.ContainsKey('is_coalesced') -and $null -ne $Want.is_coalesced -and $Got.IsCoalesced -ne [bool]$Want.is_coalesced) { Add-Difference $ctx $At "is_coalesced $($Got.IsCoalesced), expected $($Want.is_coalesced)" }
     if ($Got.IsNested -ne $nested) { Add-Difference $ctx $At "IsNested $($Got.IsNested), expected $nested" }
     if ($Want.ContainsKey('python_state') -and $null -ne $Want.python_state) { Compare-Node $ctx $Want.python_state $Got.PythonState "$At.PythonState" }
     elseif ($null -ne $Got.PythonState) { Add-Difference $ctx $At 'has PythonState, the manifest has none' }

@@ -7,7 +7,7 @@ BeforeAll {
     $repo = (Resolve-Path "$PSScriptRoot/../..").Path
     $module = "$repo/module/TorchLoad.psd1"
     Import-Module $module -Force
-    $fixtures = (Resolve-Path "$repo/../shared/fixtures").Path
+    $fixtures = (Resolve-Path "$repo/tests/fixtures").Path
     $sample = Join-Path $fixtures 'torch-1.13/sd_conv_linear.pt'
     $large = Join-Path $fixtures 'torch-1.13/large_1m_f32.pt'
     function Get-ErrorId($ErrorRecord) { ($ErrorRecord.FullyQualifiedErrorId -split ',')[0] }

@@ -128,6 +128,45 @@ public class PythonParityTests
         Assert.Equal(new[] { 5f, 6f }, Assert.IsType<float[]>(t.Values!.ToArray()));
     }
 
+    // ------------------------------------------------------------------ properties torch computes (found by the conformance runner)
+
+    [Theory]
+    [InlineData(new long[] { 2, 0, 3 }, new long[] { 1, 1, 1 })]
+    [InlineData(new long[] { 0 }, new long[] { 7 })]
+    public void IsContiguous_TrueForEveryTensorWithoutElements(long[] shape, long[] stride)
+    {
+        var t = Tensor(Load(ZipOf(Pickle(TensorV2(Storage("FloatStorage", "0", 0), 0, shape, stride)), ("0", []))).Root);
+        Assert.Equal(0L, t.ElementCount);
+        Assert.True(t.IsContiguous);
+    }
+
+    [Fact]
+    public void Nested_ElementCountCountsEveryComponent()
+    {
+        // two components of 2x3 and 1x3 over a buffer of 9 values: torch's numel is 9, not the outer size 2
+        var pickle = Pickle(Call("torch._utils", "_rebuild_nested_tensor",
+            TensorV2(Storage("FloatStorage", "0", 9), 0, [9], [1]),
+            TensorV2(Storage("LongStorage", "1", 4), 0, [2, 2], [2, 1]),
+            TensorV2(Storage("LongStorage", "2", 4), 0, [2, 2], [2, 1]),
+            TensorV2(Storage("LongStorage", "3", 2), 0, [2], [1])));
+        var t = Tensor(Load(ZipOf(pickle, ("0", Floats(1, 2, 3, 4, 5, 6, 7, 8, 9)), ("1", Longs(2, 3, 1, 3)), ("2", Longs(3, 1, 3, 1)), ("3", Longs(0, 6)))).Root);
+        Assert.True(t.IsNested);
+        Assert.Equal(9L, t.ElementCount);
+    }
+
+    [Theory]
+    [InlineData(1, true)]
+    [InlineData(2, false)]
+    public void SparseCoo_WithoutARecordedFlag_IsCoalescedBelowTwoEntries(int nnz, bool coalesced)
+    {
+        // torch 1.13 files do not record is_coalesced; torch marks a COO tensor coalesced when nnz < 2
+        var pickle = Pickle(Call("torch._utils", "_rebuild_sparse_tensor",
+            Call("torch.serialization", "_get_layout", "torch.sparse_coo"),
+            new object?[] { TensorV2(Storage("LongStorage", "0", nnz), 0, [1, nnz], [nnz, 1]), TensorV2(Storage("FloatStorage", "1", nnz), 0, [nnz], [1]), new long[] { 3 } }));
+        var t = Tensor(Load(ZipOf(pickle, ("0", Longs(Enumerable.Range(0, nnz).Select(i => (long)i).ToArray())), ("1", Floats(Enumerable.Repeat(1f, nnz).ToArray())))).Root);
+        Assert.Equal(coalesced, t.IsCoalesced);
+    }
+
     // ------------------------------------------------------------------ pinned behaviour (already right, kept right)
 
     [Fact]

@@ -330,7 +330,8 @@ internal sealed class TorchUnpickler : IPickleHost
             var indices = AsTensor(data[0], "indices");
             var values = AsTensor(data[1], "values");
             result = new TorchTensor(values.DType, ToLongs(data[2], "size"), [], 0, null) { Indices = indices, Values = values };
-            if (data.Length == 4 && data[3] is not null) result.IsCoalesced = ToBool(data[3], "is_coalesced");
+            // 2.x files record the flag; otherwise torch marks a COO tensor coalesced when it has fewer than 2 entries
+            result.IsCoalesced = data.Length == 4 && data[3] is not null ? ToBool(data[3], "is_coalesced") : values.Rank == 0 || values.Shape[0] < 2;
         }
         else if (layout == TorchLayout.SparseCsr || layout == TorchLayout.SparseBsr || layout == TorchLayout.SparseCsc || layout == TorchLayout.SparseBsc)
         {

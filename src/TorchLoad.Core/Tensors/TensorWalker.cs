@@ -14,10 +14,12 @@ public static class TensorWalker
 
     // The pending (path, value) pairs are two lists used as one stack: collections of reference types
     // share code that is precompiled, where a Stack of value tuples ran unoptimized on each first call.
+    // Paths are parent-linked and made into text only for what is reported: building every container's
+    // dotted path made 100,000 nested lists cost O(depth^2) characters (about 20 s).
     public static IEnumerable<Found> Walk(object? root)
     {
         var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
-        var paths = new List<string> { "" };
+        var paths = new List<PathNode?> { null };
         var values = new List<object?> { root };
         while (values.Count > 0)
         {
@@ -31,7 +33,7 @@ public static class TensorWalker
             // two names); containers are entered once, so shared sub-objects and cycles stay linear.
             if (value is TorchTensor t)
             {
-                yield return new Found(path, t, t.Storage);
+                yield return new Found(PathNode.Text(path), t, t.Storage);
                 if (t.HasParts && seen.Add(t))
                 {
                     var parts = t.Parts().ToList();
@@ -41,7 +43,7 @@ public static class TensorWalker
             }
             if (value is TorchStorage storage)
             {
-                yield return new Found(path, null, storage);
+                yield return new Found(PathNode.Text(path), null, storage);
                 continue;
             }
             if (!seen.Add(value)) continue;
@@ -73,7 +75,7 @@ public static class TensorWalker
             }
         }
 
-        void Push(string p, object? v)
+        void Push(PathNode? p, object? v)
         {
             paths.Add(p);
             values.Add(v);
@@ -94,7 +96,32 @@ public static class TensorWalker
         return order;
     }
 
-    private static string Join(string path, string key) => path.Length == 0 ? key : string.Concat(path, ".", key);
+    private static PathNode Join(PathNode? path, string key) => new(path, key);
+
+    /// <summary>A dotted path as a key and the path of its container; text only on demand.</summary>
+    private sealed class PathNode(PathNode? parent, string key)
+    {
+        public static string Text(PathNode? node)
+        {
+            if (node is null) return "";
+            if (node.Parent is null) return node.Key;
+            var length = -1;
+            for (var n = node; n is not null; n = n.Parent) length += n.Key.Length + 1;
+            return string.Create(length, node, static (span, last) =>
+            {
+                var end = span.Length;
+                for (var n = last; n is not null; n = n.Parent)
+                {
+                    end -= n.Key.Length;
+                    n.Key.AsSpan().CopyTo(span[end..]);
+                    if (end > 0) span[--end] = '.';
+                }
+            });
+        }
+
+        private PathNode? Parent { get; } = parent;
+        private string Key { get; } = key;
+    }
 
     private static string KeyText(object? key) => key switch
     {

@@ -49,7 +49,24 @@ public sealed class TorchTensor
     public string Device => DeviceOverride ?? Storage?.Device ?? Values?.Device ?? "meta";
 
     /// <summary>Number of elements (long.MaxValue when the shape's product does not fit, e.g. a hostile sparse size).</summary>
-    public long ElementCount => ShapeMath.CountSaturating(Shape);
+    public long ElementCount => IsNested ? NestedElementCount() : ShapeMath.CountSaturating(Shape);
+
+    /// <summary>torch's numel of a nested tensor: the elements of all its components (the rows of its sizes).</summary>
+    private long NestedElementCount()
+    {
+        if (NestedSizes is { Rank: 2, DType.Name: "int64", Storage.Buffer: not null } sizes && sizes.ToArray() is long[] dims)
+        {
+            var width = (int)sizes.Shape[1];
+            long total = 0;
+            for (var row = 0; row + width <= dims.Length; row += width)
+            {
+                var count = ShapeMath.CountSaturating(dims[row..(row + width)]);
+                if (count > 0) total = total > long.MaxValue - count ? long.MaxValue : total + count;
+            }
+            return total;
+        }
+        return Values?.ElementCount ?? 0; // sizes not read (metadata only): the buffer holds exactly the components
+    }
     public int Rank => Shape.Length;
 
     // ---- quantized
@@ -191,6 +208,7 @@ internal static class ShapeMath
 
     public static bool IsContiguous(long[] shape, long[] stride)
     {
+        if (Array.IndexOf(shape, 0L) >= 0) return true; // torch: a tensor without elements is contiguous
         long expected = 1;
         for (var i = shape.Length - 1; i >= 0; i--)
         {
