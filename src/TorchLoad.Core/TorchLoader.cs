@@ -16,6 +16,7 @@ public static class TorchLoader
         LoadSession? session = null;
         try
         {
+            if (Dcp.DcpFolder.TryResolve(path, out var folder)) return Dcp.DcpCheckpoint.Load(folder, options); // a folder, or its .metadata
             if (ShardedCheckpoint.IsIndex(path)) return ShardedCheckpoint.Load(path, options);
             session = new LoadSession(path, options);
             return Detect(session) switch

@@ -15,6 +15,11 @@ internal sealed class FileSource : IDisposable
     private readonly SafeFileHandle _handle;
     private MappedFile? _mapping;
 
+    // A window of another FileSource (one item of a DCP data file): offsets are relative to _base, reads
+    // use the parent's handle, and this source owns nothing.
+    private readonly FileSource? _parent;
+    private readonly long _base;
+
     public FileSource(string path)
     {
         Path = path;
@@ -27,6 +32,23 @@ internal sealed class FileSource : IDisposable
         {
             throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, $"Cannot open '{path}': {e.Message}", inner: e);
         }
+    }
+
+    /// <summary>
+    /// The bytes [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="length"/>) of
+    /// <paramref name="parent"/> as a file of their own (a DCP item is a whole torch.save archive inside a
+    /// larger file). The range must lie inside the parent; the parent must outlive this source.
+    /// </summary>
+    public FileSource(FileSource parent, long offset, long length)
+    {
+        if (offset < 0 || length < 0 || offset > parent.Length - length)
+            throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint,
+                $"The range of {length} bytes at byte {offset} runs past the end of '{parent.Path}' ({parent.Length} bytes)", null, offset);
+        _parent = parent;
+        _base = offset;
+        _handle = parent._handle;
+        Path = parent.Path;
+        Length = length;
     }
 
     public string Path { get; }
@@ -48,6 +70,13 @@ internal sealed class FileSource : IDisposable
         if (offset < 0 || offset > Length || destination.Length > Length - offset)
             throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint,
                 $"The file ends early: {destination.Length} bytes are needed at byte {offset} but the file has {Length}", record, offset);
+        if (_parent is not null)
+        {
+            // straight from the shared handle: the parent's 1 MiB read window would copy a megabyte around
+            // each item's small records (items lie megabytes apart) and serialize parallel readers on its lock
+            ReadDirect(offset, destination, record);
+            return;
+        }
         if (destination.Length <= SmallRead)
         {
             lock (_windowGate)
@@ -72,7 +101,7 @@ internal sealed class FileSource : IDisposable
     {
         while (destination.Length > 0)
         {
-            var n = RandomAccess.Read(_handle, destination, offset);
+            var n = RandomAccess.Read(_handle, destination, _base + offset);
             if (n <= 0) throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint, "The file ended while it was being read", record, offset);
             destination = destination[n..];
             offset += n;
@@ -115,17 +144,21 @@ internal sealed class FileSource : IDisposable
     /// each chunk's pages populated just before it is read (the zeroed pages are still in cache when the copy
     /// writes them: 1 GiB measured ~5% faster than populating 16 MiB at a time).
     /// </summary>
-    public unsafe void ReadInto(HostBuffer buffer, long offset, string? record, CancellationToken cancel, Action<long>? progress)
+    public void ReadInto(HostBuffer buffer, long offset, string? record, CancellationToken cancel, Action<long>? progress) =>
+        ReadInto(buffer, 0, buffer.Length, offset, record, cancel, progress);
+
+    /// <summary>As above, for <paramref name="length"/> bytes into <paramref name="buffer"/> at <paramref name="bufferOffset"/> (a DCP chunk read into its place in the whole tensor).</summary>
+    public unsafe void ReadInto(HostBuffer buffer, long bufferOffset, long length, long offset, string? record, CancellationToken cancel, Action<long>? progress)
     {
-        var length = buffer.Length;
         CheckRange(offset, length, record);
+        if (bufferOffset < 0 || bufferOffset > buffer.Length - length) throw new ArgumentOutOfRangeException(nameof(bufferOffset));
         const int Chunk = 2 << 20;
         for (long done = 0; done < length;)
         {
             cancel.ThrowIfCancellationRequested();
             var n = (int)Math.Min(Chunk, length - done);
-            buffer.Prefault(done, n);
-            ReadExactly(offset + done, new Span<byte>(buffer.Pointer + done, n), record);
+            buffer.Prefault(bufferOffset + done, n);
+            ReadExactly(offset + done, new Span<byte>(buffer.Pointer + bufferOffset + done, n), record);
             done += n;
             progress?.Invoke(n);
         }
@@ -139,12 +172,14 @@ internal sealed class FileSource : IDisposable
     }
 
     /// <summary>The whole file as a copy-on-write mapping (shared by every view made from it).</summary>
-    public MappedFile Map() => _mapping ??= MappedFile.Open(_handle, Length);
+    public MappedFile Map() => _parent is null ? _mapping ??= MappedFile.Open(_handle, Length)
+        : throw new NotSupportedException("A window of a file is never mapped on its own; map its parent.");
 
     private bool _disposed;
 
     public void Dispose()
     {
+        if (_parent is not null) return; // the parent owns the handle and the read window
         _mapping?.Release();
         lock (_windowGate)
         {

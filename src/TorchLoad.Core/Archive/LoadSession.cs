@@ -13,13 +13,18 @@ internal sealed class LoadSession : IDisposable
 {
     private readonly IReadOnlySet<string> _allowed;
 
-    public LoadSession(string path, TorchLoadOptions options)
+    public LoadSession(string path, TorchLoadOptions options) : this(options) => File = new FileSource(path); // after the allowlist: a refusal leaks no handle
+
+    /// <summary>A load of an archive that is a window of an open file (a DCP item); the session does not own it.</summary>
+    public LoadSession(FileSource window, TorchLoadOptions options) : this(options) => File = window;
+
+    private LoadSession(TorchLoadOptions options)
     {
         Options = options;
+        File = null!; // set by the public constructors
         var allowed = new HashSet<string>(SafeGlobalRegistry.Snapshot(), StringComparer.Ordinal);
-        foreach (var name in options.SafeGlobals) allowed.Add(SafeGlobalRegistry.Validate(name)); // before opening: a refusal leaks no handle
+        foreach (var name in options.SafeGlobals) allowed.Add(SafeGlobalRegistry.Validate(name));
         _allowed = allowed;
-        File = new FileSource(path);
     }
 
     public TorchLoadOptions Options { get; }
@@ -237,7 +242,7 @@ internal sealed class LoadSession : IDisposable
     /// One AddMemoryPressure for every host buffer the readers made (all with deferred pressure, see
     /// HostBuffer); arena buffers report through their chunks.
     /// </summary>
-    private static void ReportPressure(IEnumerable<TorchStorage> storages)
+    internal static void ReportPressure(IEnumerable<TorchStorage> storages)
     {
         long total = 0;
         foreach (var s in storages)

@@ -79,7 +79,7 @@ public sealed class GetTorchTensorCommand : TorchCmdletBase
                     WeightsOnly = WeightsOnly, SafeGlobals = SafeGlobal ?? [], MetadataOnly = !Hash,
                     MapLocation = map ?? (Hash ? Core.Devices.MapLocation.ToDevice("cpu") : null), Cancellation = Cancellation,
                 });
-                Write(TensorInfo.From(checkpoint.Root, Hash, file));
+                Write(TensorInfo.From(checkpoint, Hash, file));
             });
         }
     }
