@@ -193,7 +193,9 @@ function Invoke-Build {
     Write-Host "Staged $moduleDir"
 }
 
-$fixtureSets = 'torch-1.13', 'crafted', 'external', 'bad'
+$fixtureSets = 'torch-1.13', 'crafted', 'external', 'bad', 'dcp'
+# The repository's own sets (tests/fixtures/<set>, same manifest schemas), checked after the shared ones.
+$ownFixtureSets = @('dcp-generated')
 $checker = Join-Path $SharedDir 'conformance/Test-TorchConformance.ps1'
 
 function Assert-Shared {
@@ -209,7 +211,7 @@ function Assert-Shared {
 }
 
 function Invoke-Test {
-    $sets = $fixtureSets
+    $sets = @($fixtureSets) + $ownFixtureSets
     Remove-Item -LiteralPath $resultsDir -Recurse -Force -ErrorAction Ignore
     $null = New-Item -ItemType Directory -Force -Path $resultsDir
     $rows = [System.Collections.Generic.List[object]]::new()
@@ -263,7 +265,7 @@ Import-Module $(& $q $pester)
     # --- conformance: the shared checker over each fixture set, each in a fresh pwsh -----------------
     foreach ($set in $sets) {
         Write-Step "conformance $set"
-        $dir = (Resolve-Path -LiteralPath (Join-Path $SharedDir "fixtures/$set")).Path
+        $dir = (Resolve-Path -LiteralPath $(if ($set -in $ownFixtureSets) { Join-Path $PSScriptRoot "tests/fixtures/$set" } else { Join-Path $SharedDir "fixtures/$set" })).Path
         $run = Invoke-Child -ArgumentList '-File', $checker, '-FixtureDir', $dir, '-ModulePath', "$moduleDir/TorchLoad.psd1" -TimeoutSec $ConformanceTimeoutSec
         $log = Join-Path $resultsDir "conformance-$set.log"
         @($run.Output) + $run.StdErr | Set-Content -LiteralPath $log

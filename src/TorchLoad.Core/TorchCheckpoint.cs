@@ -51,6 +51,9 @@ public sealed class TorchCheckpoint
     /// <summary>A DCP load's tensors by the entry they came from (chunk counts and files for audit rows).</summary>
     internal IReadOnlyDictionary<TorchTensor, Dcp.DcpEntry>? DcpTensors { get; init; }
 
+    /// <summary>A DCP load's non-tensor (bytes) entries by dotted name, with their values (export policy).</summary>
+    internal IReadOnlyList<(string Name, object? Value)>? DcpBytesValues { get; init; }
+
     /// <summary>Non-fatal findings (a pickle protocol other than 2, a CRC left zero, ...).</summary>
     public List<string> Warnings { get; } = [];
 }

@@ -64,6 +64,7 @@ internal static class DcpCheckpoint
             PickleProtocol = index.PickleProtocol, Globals = index.Globals,
             Records = [DcpFolder.MetadataName, .. index.FileSizes.Keys],
             Dcp = index, DcpTensors = tensorEntries,
+            DcpBytesValues = options.MetadataOnly ? null : entries.Select((e, i) => (e, i)).Where(x => !x.e.IsTensor).Select(x => (x.e.Name, values[x.i])).ToList(),
         };
     }
 
