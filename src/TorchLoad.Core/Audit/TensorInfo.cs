@@ -52,7 +52,7 @@ public sealed class TensorInfo
     {
         var rows = From(checkpoint.Root, hash, path);
         if (checkpoint.DcpTensors is not { } dcp) return rows;
-        return rows.Select(r => r.Tensor is { } t && dcp.TryGetValue(t, out var e) ? r.With(e.Name, r.Sha256, e.Chunks.Count, e.Chunks.Select(c => c.Item.File).Distinct().ToArray()) : r);
+        return rows.Select(r => r.Tensor is { } t && dcp.TryGetValue(t, out var e) ? r.With(e.Name, r.Sha256, e.Chunks.Count, e.Files) : r);
     }
 
 

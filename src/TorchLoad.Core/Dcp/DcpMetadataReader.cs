@@ -40,7 +40,7 @@ internal static class DcpMetadataReader
         var storage = Field<PyDict>(fields, "storage_data", required: false) ?? new PyDict();
 
         // (fqn, chunk offsets or none) -> item: MetadataIndex's hash and equality (index is only a hint)
-        var items = new Dictionary<string, (DcpItem Item, long? Index)>(StringComparer.Ordinal);
+        var items = new Dictionary<string, DcpChunkRef>(StringComparer.Ordinal);
         foreach (var kv in (IEnumerable<KeyValuePair<object?, object?>>)storage)
         {
             var index = Record(kv.Key, DcpClass.MetadataIndex, "a storage_data key").Fields ?? throw Malformed("MetadataIndex has no fields");
@@ -55,7 +55,7 @@ internal static class DcpMetadataReader
                 foreach (var t in td is List<object?> l ? l : ((object?[])td).ToList()) transforms.Add(t as string ?? throw Malformed("a transform descriptor is not a string"));
             }
             var item = new DcpItem(Field<string>(info, "relative_path", required: true)!, Long(info, "offset"), Long(info, "length"), transforms);
-            if (!items.TryAdd(Key(fqn, offset), (item, hint)))
+            if (!items.TryAdd(Key(fqn, offset), new DcpChunkRef(offset ?? [], [], hint, item)))
                 throw new TorchLoadException(TorchLoadErrorReason.DuplicateRecord, $"storage_data names chunk {Describe(fqn, offset)} twice", ".metadata");
         }
 
@@ -90,7 +90,7 @@ internal static class DcpMetadataReader
                 var sizes = Longs(cf, "sizes");
                 if (!items.TryGetValue(Key(fqn, offsets), out var found))
                     throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"storage_data has no item for chunk {Describe(fqn, offsets)}", ".metadata");
-                entry.Chunks.Add((offsets, sizes, found.Index, found.Item));
+                entry.Chunks.Add(new DcpChunkRef(offsets, sizes, found.Index, found.Item));
             }
             entries.Add(entry);
         }

@@ -6,6 +6,12 @@ namespace TorchLoad.Core.Dcp;
 internal sealed record DcpItem(string File, long Offset, long Length, IReadOnlyList<string> Transforms);
 
 /// <summary>
+/// One chunk of a tensor entry: its box and its item. A class, not a value tuple: collections of a value type
+/// cannot be precompiled into the engine's image and would run unoptimized through a 10,000-key listing.
+/// </summary>
+internal sealed record DcpChunkRef(long[] Offsets, long[] Sizes, long? Index, DcpItem Item);
+
+/// <summary>
 /// One chunk of a DCP tensor: the box [<see cref="Offsets"/>, <see cref="Offsets"/> + <see cref="Sizes"/>) of the
 /// whole tensor that the item at <see cref="File"/> bytes [<see cref="FileOffset"/>, + <see cref="Length"/>) fills.
 /// What <c>Get-TorchStorage -Path &lt;folder&gt;</c> lists; plain values only.
@@ -48,24 +54,28 @@ internal sealed class DcpEntry
     /// The path as the DCP manifests' path_str writes it: str components joined with dots, list indices as
     /// <c>[i]</c> (<c>mixed[0]</c>, <c>optim.param_groups[0].lr</c>). The name of this entry's rows and chunks.
     /// </summary>
-    public string Name
+    public string Name => _name ??= Join(Path);
+    private string? _name;
+
+    private static string Join(object[] path)
     {
-        get
+        var b = new System.Text.StringBuilder();
+        foreach (var p in path)
         {
-            var b = new System.Text.StringBuilder();
-            foreach (var p in Path)
-            {
-                if (p is long l) b.Append('[').Append(l.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append(']');
-                else b.Append(b.Length == 0 ? "" : ".").Append((string)p);
-            }
-            return b.ToString();
+            if (p is long l) b.Append('[').Append(l.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append(']');
+            else b.Append(b.Length == 0 ? "" : ".").Append((string)p);
         }
+        return b.ToString();
     }
 
     public bool IsTensor => DType is not null;
     public TorchDType? DType { get; init; }
     public long[] Shape { get; init; } = [];
-    public List<(long[] Offsets, long[] Sizes, long? Index, DcpItem Item)> Chunks { get; } = [];
+    public List<DcpChunkRef> Chunks { get; } = [];
+
+    /// <summary>The data files holding the chunks, each once, in chunk order.</summary>
+    public string[] Files => _files ??= Chunks.Select(c => c.Item.File).Distinct().ToArray();
+    private string[]? _files;
 
     /// <summary>A bytes entry's item.</summary>
     public DcpItem? Item { get; set; }
