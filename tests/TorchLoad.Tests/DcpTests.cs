@@ -138,4 +138,22 @@ public sealed class DcpTests
         Assert.Equal(AuditVerdict.Corrupt, CheckpointAudit.Audit(folder).Verdict);
         Assert.Equal(AuditVerdict.Safe, CheckpointAudit.Audit(folder, verifyCrc: false).Verdict);
     }
+
+    [Fact]
+    public void MapLocation_SafeGlobal_and_the_limits_apply_as_for_files()
+    {
+        using var box = new HostileSandbox();
+        var b = Sample();
+        b.Bytes("args", new PickleBuilder().Proto(2).Global("argparse", "Namespace").Op(')').NewObj().Stop().ToArray());
+        var folder = b.Write(Path.Combine(box.Dir, "ckpt"));
+        Refused(box.Load(folder, weightsOnly: true), UnsafeGlobal, "argparse.Namespace");
+        var root = (PyDict)box.Load(folder, weightsOnly: true, o => o with { SafeGlobals = ["argparse.Namespace"] }).Root!;
+        Assert.Equal("argparse.Namespace", Assert.IsType<PyObject>(root["args"]).ClassName);
+
+        var meta = (PyDict)TorchLoader.Load(folder, new TorchLoadOptions { WeightsOnly = false, MapLocation = Core.Devices.MapLocation.ToDevice("meta") }).Root!;
+        Assert.Equal("meta", Assert.IsType<TorchTensor>(meta["model.w"]).Device);
+
+        var e = Refused(box.Load(folder, weightsOnly: false, o => o with { Limits = LoadLimits.Default with { MaxContainerItems = 3 } }), LimitExceeded);
+        Assert.Equal(nameof(LoadLimits.MaxContainerItems), e.LimitName);
+    }
 }
