@@ -56,7 +56,11 @@ param(
     [switch]$FailOnMiss,
 
     # Per-child deadline.
-    [int]$ChildTimeoutSec = 300
+    [int]$ChildTimeoutSec = 300,
+
+    # A Debian 13 root with python3-torch 2.6 (chroot): the DCP inputs (bench/make_dcp_inputs.py) are made
+    # there, and the DCP cases run when it exists (DCP needs torch 2.x; Debian 12's torch is 1.13).
+    [string]$TrixieRoot = '/srv/trixie'
 )
 
 $ErrorActionPreference = 'Stop'
@@ -128,6 +132,26 @@ $files = [ordered]@{
 $small = Join-Path $WorkDir 'small.pt'
 foreach ($f in $files.Values) { $f.bytes = (Get-Item -LiteralPath $f.path).Length }
 
+# DCP inputs (issue 12): made with torch 2.6 inside the chroot, used where they lie
+$dcp = $null
+if (Test-Path -LiteralPath (Join-Path $TrixieRoot 'usr/bin/python3')) {
+    $inside = '/tmp/torchload-bench-dcp'
+    $outside = Join-Path $TrixieRoot $inside.TrimStart('/')
+    $null = New-Item -ItemType Directory -Force -Path $outside
+    Copy-Item -LiteralPath (Join-Path $benchDir 'make_dcp_inputs.py') -Destination $outside -Force
+    Write-Step "DCP inputs in $outside/out (bench/make_dcp_inputs.py with torch 2.6 in $TrixieRoot; written only if absent)"
+    $madeDcp = Get-JsonLine (Invoke-Process 'chroot' @($TrixieRoot, 'python3', "$inside/make_dcp_inputs.py", "$inside/out") -TimeoutSec 1800) 'make_dcp_inputs.py'
+    $dcp = [ordered]@{ torch = $madeDcp.torch; dir = Join-Path $outside 'out' }
+    $dcpFiles = [ordered]@{
+        big26   = [ordered]@{ name = 'big26.pt'; path = Join-Path $dcp.dir 'big26.pt'; label = '1 GiB, torch 2.6 torch.save' }
+        bigdcp  = [ordered]@{ name = 'big_dcp/'; path = Join-Path $dcp.dir 'big_dcp'; label = '1 GiB, DCP 2 ranks' }
+        manydcp = [ordered]@{ name = 'many_dcp/'; path = Join-Path $dcp.dir 'many_dcp'; label = '10,000 keys, DCP' }
+    }
+    foreach ($f in $dcpFiles.Values) { $f.bytes = (Get-ChildItem -LiteralPath $f.path -File -Recurse -Force | Measure-Object Length -Sum).Sum }
+} else {
+    Write-Warning "No Debian 13 root with torch 2.6 at '$TrixieRoot': the DCP cases are skipped."
+}
+
 # --- 3. Page cache ---------------------------------------------------------------------------------------
 function Read-Whole([string]$Path) {
     $buf = [byte[]]::new(16MB)
@@ -137,6 +161,7 @@ function Read-Whole([string]$Path) {
     $sw.Elapsed.TotalSeconds
 }
 foreach ($f in $files.Values) { $null = Read-Whole $f.path }
+if ($dcp) { foreach ($f in $dcpFiles.Values) { Get-ChildItem -LiteralPath $f.path -File -Recurse -Force | ForEach-Object { $null = Read-Whole $_.FullName } } }
 $reread = Read-Whole $files.big.path
 $rereadGBps = $files.big.bytes / $reread / 1e9
 $memAvailMiB = [long](((Get-Content /proc/meminfo | Where-Object { $_ -like 'MemAvailable:*' }) -split '\s+')[1]) / 1024
@@ -159,6 +184,13 @@ foreach ($k in $files.Keys) {
         Add-Case "$($m[0]).$k" $m[0] $k $m[2] $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', $m[1], '-ModulePath', $ModulePath, '-Path', $p, '-WarmupPath', $small)
     }
 }
+if ($dcp) {
+    $smallDcp = Join-Path $dcp.dir 'small_dcp'
+    $child = { param($m, $p, $w) @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', $m, '-ModulePath', $ModulePath, '-Path', $p, '-WarmupPath', $w) }
+    Add-Case 'eager.big26' 'eager' 'big26' 'Import-TorchCheckpoint' $pwsh (& $child 'Eager' $dcpFiles.big26.path $small)
+    Add-Case 'eager.bigdcp' 'eager' 'bigdcp' 'Import-TorchCheckpoint' $pwsh (& $child 'Eager' $dcpFiles.bigdcp.path $smallDcp)
+    Add-Case 'list.manydcp' 'list' 'manydcp' 'Get-TorchTensor (no -Hash)' $pwsh (& $child 'List' $dcpFiles.manydcp.path $smallDcp)
+}
 Add-Case 'memcpy' 'memcpy' $null 'memcpy 1 GiB (Buffer.MemoryCopy)' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'Memcpy')
 Add-Case 'memcpy.fresh' 'memcpy' $null 'memcpy 1 GiB into new memory' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'MemcpyFresh')
 
@@ -178,7 +210,7 @@ for ($round = 1 - $WarmupRounds; $round -le $Rounds; $round++) {
             $c.Seconds.Add([double]$m.seconds)
             if ($null -ne $m.peak_bytes_above_baseline) { $c.Peak.Add([double]$m.peak_bytes_above_baseline) }
             $c.Items = $m.items
-            $expected = @{ big = 64; many = 20000 }[$c.File]
+            $expected = @{ big = 64; many = 20000; big26 = 64; bigdcp = 64; manydcp = 10000 }[$c.File]
             if ($expected -and $m.items -ne $expected) { Write-Warning "$($c.Id): $($m.items) items, expected $expected" }
         }
         '{0} {1:N1}' -f $c.Id, ([double]$m.seconds * 1000)
@@ -214,7 +246,7 @@ Write-Host ''
 Write-Host ($fmt -f 'file', 'method', 'median ms', 'min ms', 'max ms', 'x torch', 'peak MiB', 'peak max', 'x torch')
 Write-Host ($fmt -f '----', '------', '---------', '------', '------', '-------', '--------', '--------', '-------')
 foreach ($c in $cases) {
-    $file = if ($c.File) { $files[$c.File].name } else { '(RAM)' }
+    $file = if (-not $c.File) { '(RAM)' } elseif ($files.Contains($c.File)) { $files[$c.File].name } else { $dcpFiles[$c.File].name }
     Write-Host ($fmt -f $file, $c.Label, ($c.Median * 1000), ($c.Min * 1000), ($c.Max * 1000),
         ($null -ne $c.RatioToTorch ? ('{0:N3}x' -f $c.RatioToTorch) : '-'),
         ($null -ne $c.PeakMedian ? ($c.PeakMedian / 1MB) : '-'), ($null -ne $c.PeakMax ? ($c.PeakMax / 1MB) : '-'),
@@ -223,6 +255,10 @@ foreach ($c in $cases) {
 $memcpyFresh = $byId['memcpy.fresh'].Median
 Write-Host ('eager 1 GiB / memcpy 1 GiB: {0:N2}x   (memcpy median {1:N1} ms; the target uses this one)' -f ($eagerBig.Median / $memcpy), ($memcpy * 1000))
 Write-Host ('eager 1 GiB / memcpy 1 GiB into new memory: {0:N2}x   (median {1:N1} ms; for information: the same page faults a load pays)' -f ($eagerBig.Median / $memcpyFresh), ($memcpyFresh * 1000))
+if ($dcp) {
+    $dcpRatio = $byId['eager.bigdcp'].Median / $byId['eager.big26'].Median
+    Write-Host ('DCP (torch {0}): eager 1 GiB folder / the same state dict as a torch.save file: {1:N3}x; Get-TorchTensor on a 10,000-key folder: {2:N1} ms' -f $dcp.torch, $dcpRatio, ($byId['list.manydcp'].Median * 1000))
+}
 Write-Host ('file sizes: big.pt {0:N0} bytes ({1:N1} MiB), many.pt {2:N0} bytes ({3:N1} MiB)' -f $files.big.bytes, ($files.big.bytes / 1MB), $files.many.bytes, ($files.many.bytes / 1MB))
 Write-Host ''
 
@@ -234,10 +270,14 @@ $targets = @(
     @{ name = '-Mmap 20,000 tensors time <= 0.25x torch.load'; value = $byId['mmap.many'].RatioToTorch; limit = 0.25; unit = 'x' }
     @{ name = 'eager 1 GiB peak memory <= file size + 100 MiB'; value = $eagerBig.PeakMedian / 1MB; limit = ($files.big.bytes + 100MB) / 1MB; unit = ' MiB' }
     @{ name = '-Mmap 1 GiB peak memory <= 100 MiB'; value = $byId['mmap.big'].PeakMedian / 1MB; limit = 100.0; unit = ' MiB' }
+    if ($dcp) {
+        @{ name = 'DCP: eager 1 GiB folder <= 1.2x its torch.save file'; value = $dcpRatio; limit = 1.2; unit = 'x' }
+        @{ name = 'DCP: Get-TorchTensor 10,000 keys <= 0.1 s'; value = $byId['list.manydcp'].Median; limit = 0.1; unit = ' s' }
+    }
 ) | ForEach-Object { $_.pass = $_.value -le $_.limit; [pscustomobject]$_ }
 Write-Host 'Targets (ratios of medians from this run; peak = median of VmHWM - VmRSS before the call):'
 foreach ($t in $targets) {
-    $fmtV = if ($t.unit -eq 'x') { '{0:N3}x (limit {1:N3}x)' } else { '{0:N1} MiB (limit {1:N1} MiB)' }
+    $fmtV = switch ($t.unit) { 'x' { '{0:N3}x (limit {1:N3}x)' } ' s' { '{0:N3} s (limit {1:N3} s)' } default { '{0:N1} MiB (limit {1:N1} MiB)' } }
     Write-Host ('  {0,-4}  {1,-48} {2}' -f ($t.pass ? 'PASS' : 'MISS'), $t.name, ($fmtV -f $t.value, $t.limit))
 }
 $missed = @($targets | Where-Object { -not $_.pass }).Count
@@ -262,6 +302,7 @@ $results = [ordered]@{
         median_seconds = $_.Median; min_seconds = $_.Min; max_seconds = $_.Max; ratio_to_torch_load = $_.RatioToTorch
         peak_bytes_median = $_.PeakMedian; peak_bytes_max = $_.PeakMax; peak_ratio_to_torch_load = $_.PeakRatioToTorch
         seconds = @($_.Seconds); peak_bytes = @($_.Peak) } })
+    dcp = if ($dcp) { [ordered]@{ torch = $dcp.torch; dir = $dcp.dir; eager_folder_to_file = $dcpRatio; list_10000_keys_seconds = $byId['list.manydcp'].Median } } else { $null }
     eager_big_to_memcpy = $eagerBig.Median / $memcpy
     eager_big_to_memcpy_fresh = $eagerBig.Median / $memcpyFresh
     targets = @($targets | ForEach-Object { [ordered]@{ name = $_.name; value = $_.value; limit = $_.limit; pass = $_.pass } })

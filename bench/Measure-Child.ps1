@@ -14,6 +14,7 @@
             Eager    $r = Import-TorchCheckpoint -LiteralPath <Path>
             Mmap     $r = Import-TorchCheckpoint -LiteralPath <Path> -Mmap
             Storage  $r = Get-TorchStorage -LiteralPath <Path>
+            List     $r = Get-TorchTensor -LiteralPath <Path>   (no -Hash: a DCP folder's .metadata only)
         then VmHWM. Nothing in the result is touched before VmHWM is read; afterwards only its Count is
         taken, as a sanity check (items).
     Memcpy:
@@ -27,7 +28,7 @@
 #>
 [CmdletBinding()]
 param(
-    [Parameter(Mandatory)][ValidateSet('Eager', 'Mmap', 'Storage', 'Memcpy', 'MemcpyFresh')][string]$Method,
+    [Parameter(Mandatory)][ValidateSet('Eager', 'Mmap', 'Storage', 'List', 'Memcpy', 'MemcpyFresh')][string]$Method,
     [string]$ModulePath,
     [string]$Path,
     [string]$WarmupPath,
@@ -79,6 +80,7 @@ $null = switch ($Method) {
     'Eager'   { Import-TorchCheckpoint -LiteralPath $WarmupPath }
     'Mmap'    { Import-TorchCheckpoint -LiteralPath $WarmupPath -Mmap }
     'Storage' { Get-TorchStorage -LiteralPath $WarmupPath }
+    'List'    { Get-TorchTensor -LiteralPath $WarmupPath }
 }
 [GC]::Collect(); [GC]::WaitForPendingFinalizers(); [GC]::Collect()
 
@@ -89,6 +91,7 @@ switch ($Method) {
     'Eager'   { $sw.Start(); $r = Import-TorchCheckpoint -LiteralPath $Path; $sw.Stop() }
     'Mmap'    { $sw.Start(); $r = Import-TorchCheckpoint -LiteralPath $Path -Mmap; $sw.Stop() }
     'Storage' { $sw.Start(); $r = Get-TorchStorage -LiteralPath $Path; $sw.Stop() }
+    'List'    { $sw.Start(); $r = Get-TorchTensor -LiteralPath $Path; $sw.Stop() }
 }
 $hwmKiB = Get-StatusKiB 'VmHWM'
 $items = if ($r -is [Collections.ICollection]) { $r.Count } else { @($r).Count }   # dictionary keys / storages

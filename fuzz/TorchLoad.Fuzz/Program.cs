@@ -135,6 +135,7 @@ public static class Harness
     /// </summary>
     public static string Exercise(string path, bool strict, Action<TorchLoadException>? onMasked = null)
     {
+        path = DcpSeed.Unpack(path);
         var a = LoadOnce(path, WeightsOnly, strict, onMasked);
         var b = LoadOnce(path, FullUnpickler, strict, onMasked);
         return a + "/" + b;
@@ -471,4 +472,26 @@ public sealed class Mutator(Random rng, byte[][] seeds)
         }
     }
 
+}
+
+/// <summary>
+/// DCP folders as fuzz inputs: a file starting <c>TLDCP1\n</c>, then a little-endian u32 length and that many bytes
+/// of <c>.metadata</c>, then the bytes of <c>__0_0.distcp</c> (seeds/dcp_model_plain.tldcp holds the shared
+/// model_plain folder). The mutated halves are written into a folder beside the input, which is what is loaded.
+/// </summary>
+public static class DcpSeed
+{
+    private static readonly byte[] Magic = "TLDCP1\n"u8.ToArray();
+
+    public static string Unpack(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        if (bytes.Length < Magic.Length + 4 || !bytes.AsSpan().StartsWith(Magic)) return path;
+        var length = (int)Math.Min(BitConverter.ToUInt32(bytes, Magic.Length), (uint)(bytes.Length - Magic.Length - 4));
+        var folder = path + ".dcp";
+        Directory.CreateDirectory(folder);
+        File.WriteAllBytes(Path.Combine(folder, ".metadata"), bytes.AsSpan(Magic.Length + 4, length).ToArray());
+        File.WriteAllBytes(Path.Combine(folder, "__0_0.distcp"), bytes.AsSpan(Magic.Length + 4 + length).ToArray());
+        return folder;
+    }
 }

@@ -15,7 +15,7 @@ public sealed class TorchCheckpoint
 
     public string Path { get; }
 
-    /// <summary><c>zip</c>, <c>legacy</c> or <c>tar</c>.</summary>
+    /// <summary><c>zip</c>, <c>legacy</c>, <c>tar</c>, <c>safetensors</c>, <c>sharded</c> or <c>dcp</c> (a distributed checkpoint folder).</summary>
     public string Format { get; }
 
     /// <summary>The unpickled object (usually a dictionary of tensors).</summary>
@@ -41,6 +41,18 @@ public sealed class TorchCheckpoint
 
     /// <summary>Every record of a zip archive.</summary>
     public IReadOnlyList<string> Records { get; internal set; } = [];
+
+    /// <summary>For a DCP folder: every chunk of every tensor, with its file, byte range and the box it fills.</summary>
+    public IReadOnlyList<Dcp.DcpChunk> DcpChunks => Dcp?.ChunkRows().ToList() ?? [];
+
+    /// <summary>A DCP folder's validated index (null for files).</summary>
+    internal Dcp.DcpIndex? Dcp { get; init; }
+
+    /// <summary>A DCP load's tensors by the entry they came from (chunk counts and files for audit rows).</summary>
+    internal IReadOnlyDictionary<TorchTensor, Dcp.DcpEntry>? DcpTensors { get; init; }
+
+    /// <summary>A DCP load's non-tensor (bytes) entries by dotted name, with their values (export policy).</summary>
+    internal IReadOnlyList<(string Name, object? Value)>? DcpBytesValues { get; init; }
 
     /// <summary>Non-fatal findings (a pickle protocol other than 2, a CRC left zero, ...).</summary>
     public List<string> Warnings { get; } = [];

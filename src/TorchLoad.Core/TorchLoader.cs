@@ -13,6 +13,7 @@ public static class TorchLoader
     public static TorchCheckpoint Load(string path, TorchLoadOptions? options = null)
     {
         options ??= new TorchLoadOptions();
+        if (Dcp.DcpFolder.TryResolve(path, out var folder)) return Guard(path, () => Dcp.DcpCheckpoint.Load(folder, options)); // a folder, or its .metadata
         if (ShardedCheckpoint.IsIndex(path)) return Guard(path, () => ShardedCheckpoint.Load(path, options));
         return Load(() => new FileSource(path), path, options, ownsSource: true);
     }

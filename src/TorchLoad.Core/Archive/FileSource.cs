@@ -41,12 +41,37 @@ internal sealed class FileSource : IDisposable
         return new FileSource(stream.CanSeek ? new SeekableStreamReader(stream) : BufferedStreamReader.ReadAll(stream, maxBuffered, name), name);
     }
 
+    /// <summary>
+    /// The bytes [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="length"/>) of
+    /// <paramref name="parent"/> as a file of their own (a DCP item is a whole torch.save archive inside a
+    /// larger file). The range must lie inside the parent; the parent must outlive this source.
+    /// </summary>
+    public FileSource(FileSource parent, long offset, long length)
+        : this(new WindowReader(parent._reader, CheckedWindow(parent, offset, length), length), parent.Path)
+    {
+        BaseOffset = offset;
+        _isWindow = true;
+    }
+
+    private static long CheckedWindow(FileSource parent, long offset, long length) =>
+        offset < 0 || length < 0 || offset > parent.Length - length
+            ? throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint,
+                $"The range of {length} bytes at byte {offset} runs past the end of '{parent.Path}' ({parent.Length} bytes)", null, offset)
+            : offset;
+
+    // A window reads straight through its parent: the 1 MiB read window would copy a megabyte around each
+    // DCP item's small records (items lie megabytes apart) and serialize parallel readers on its lock.
+    private readonly bool _isWindow;
+
+    /// <summary>Where this source's byte 0 lies in the file behind it (0 unless it is a window of another source).</summary>
+    public long BaseOffset { get; }
+
     /// <summary>A file path, or a description of a stream (<c>(stream)</c>).</summary>
     public string Path { get; }
     public long Length { get; }
 
     /// <summary>The open file behind this source, for storages that read it later (-Mmap); null for streams and memory.</summary>
-    public CheckedFile? OpenFile => _reader as CheckedFile;
+    public CheckedFile? OpenFile => _reader switch { CheckedFile f => f, WindowReader { Parent: CheckedFile f } => f, _ => null };
 
     /// <summary>True when the file is no longer what was opened: another size, or another last-write time.</summary>
     public bool HasChanged => _reader.HasChanged();
@@ -70,7 +95,7 @@ internal sealed class FileSource : IDisposable
         if (offset < 0 || offset > Length || destination.Length > Length - offset)
             throw new TorchLoadException(TorchLoadErrorReason.TruncatedCheckpoint,
                 $"The file ends early: {destination.Length} bytes are needed at byte {offset} but the file has {Length}", record, offset);
-        if (destination.Length <= SmallRead)
+        if (destination.Length <= SmallRead && !_isWindow)
         {
             lock (_windowGate)
             {
@@ -141,17 +166,21 @@ internal sealed class FileSource : IDisposable
     /// each chunk's pages populated just before it is read (the zeroed pages are still in cache when the copy
     /// writes them: 1 GiB measured ~5% faster than populating 16 MiB at a time).
     /// </summary>
-    public unsafe void ReadInto(HostBuffer buffer, long offset, string? record, CancellationToken cancel, Action<long>? progress)
+    public void ReadInto(HostBuffer buffer, long offset, string? record, CancellationToken cancel, Action<long>? progress) =>
+        ReadInto(buffer, 0, buffer.Length, offset, record, cancel, progress);
+
+    /// <summary>As above, for <paramref name="length"/> bytes into <paramref name="buffer"/> at <paramref name="bufferOffset"/> (a DCP chunk read into its place in the whole tensor).</summary>
+    public unsafe void ReadInto(HostBuffer buffer, long bufferOffset, long length, long offset, string? record, CancellationToken cancel, Action<long>? progress)
     {
-        var length = buffer.Length;
         CheckRange(offset, length, record);
+        if (bufferOffset < 0 || bufferOffset > buffer.Length - length) throw new ArgumentOutOfRangeException(nameof(bufferOffset));
         const int Chunk = 2 << 20;
         for (long done = 0; done < length;)
         {
             cancel.ThrowIfCancellationRequested();
             var n = (int)Math.Min(Chunk, length - done);
-            buffer.Prefault(done, n);
-            ReadExactly(offset + done, new Span<byte>(buffer.Pointer + done, n), record);
+            buffer.Prefault(bufferOffset + done, n);
+            ReadExactly(offset + done, new Span<byte>(buffer.Pointer + bufferOffset + done, n), record);
             done += n;
             progress?.Invoke(n);
         }
@@ -178,6 +207,23 @@ internal sealed class FileSource : IDisposable
         }
         _reader.Release();
     }
+}
+
+/// <summary>A range of another source (a DCP item inside its data file); the parent's owner releases it.</summary>
+internal sealed class WindowReader(SourceReader parent, long start, long length) : SourceReader
+{
+    public SourceReader Parent => parent;
+    public override long Length => length;
+
+    public override int Read(long offset, Span<byte> destination)
+    {
+        if (offset >= length) return 0;
+        if (destination.Length > length - offset) destination = destination[..(int)(length - offset)];
+        return parent.Read(start + offset, destination);
+    }
+
+    public override bool HasChanged() => parent.HasChanged();
+    public override void Release() { }
 }
 
 /// <summary>Where a <see cref="FileSource"/>'s bytes come from.</summary>

@@ -242,7 +242,7 @@ internal sealed class LoadSession : IDisposable
     /// One AddMemoryPressure for every host buffer the readers made (all with deferred pressure, see
     /// HostBuffer); arena buffers report through their chunks.
     /// </summary>
-    private static void ReportPressure(IEnumerable<TorchStorage> storages)
+    internal static void ReportPressure(IEnumerable<TorchStorage> storages)
     {
         long total = 0;
         foreach (var s in storages)
@@ -259,7 +259,7 @@ internal sealed class LoadSession : IDisposable
         var file = File.OpenFile ?? throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, "-Mmap reads storages from their file later; a checkpoint from a stream has no file.");
         foreach (var s in storages)
         {
-            s.Buffer = new FileBuffer(file, s.FileOffset, s.ByteLength, s.RecordName);
+            s.Buffer = new FileBuffer(file, File.BaseOffset + s.FileOffset, s.ByteLength, s.RecordName); // a DCP item: its place in the data file
             s.IsMapped = true;
         }
     }

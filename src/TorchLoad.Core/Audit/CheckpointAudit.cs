@@ -44,6 +44,7 @@ public static class CheckpointAudit
     public static AuditResult Audit(string path, IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default)
     {
         if (ShardedCheckpoint.IsIndex(path)) return AuditShards(path, safeGlobals, verifyCrc, limits, cancel);
+        if (Dcp.DcpFolder.TryResolve(path, out var folder)) return Dcp.DcpAudit.Audit(folder, AllowedGlobals(safeGlobals), verifyCrc, limits ?? LoadLimits.Default, cancel);
         return Audit(() => new FileSource(path), path, safeGlobals, verifyCrc, limits, cancel);
     }
 
@@ -52,6 +53,14 @@ public static class CheckpointAudit
     {
         ArgumentNullException.ThrowIfNull(stream);
         return Audit(() => FileSource.FromStream(stream, (limits ?? LoadLimits.Default).MaxStreamBytes, name), name, safeGlobals, verifyCrc, limits, cancel);
+    }
+
+    /// <summary>The session's safe globals plus the call's; os/sys/posix/nt are refused, as for a load.</summary>
+    private static HashSet<string> AllowedGlobals(IReadOnlyCollection<string>? safeGlobals)
+    {
+        var allowed = new HashSet<string>(SafeGlobalRegistry.Snapshot(), StringComparer.Ordinal);
+        foreach (var g in safeGlobals ?? []) allowed.Add(SafeGlobalRegistry.Validate(g));
+        return allowed;
     }
 
     /// <summary>
@@ -63,8 +72,7 @@ public static class CheckpointAudit
         var result = new AuditResult { Path = path };
         var named = new List<string>();
         var modulePids = new List<string>();
-        var allowed = new HashSet<string>(SafeGlobalRegistry.Snapshot(), StringComparer.Ordinal);
-        foreach (var g in safeGlobals ?? []) allowed.Add(SafeGlobalRegistry.Validate(g)); // os/sys/posix/nt: refused, as for a load
+        var allowed = AllowedGlobals(safeGlobals);
         var options = new TorchLoadOptions
         {
             WeightsOnly = false, MetadataOnly = true, Limits = limits ?? LoadLimits.Default, Cancellation = cancel,
@@ -98,7 +106,23 @@ public static class CheckpointAudit
         {
             source?.Dispose();
         }
+        Conclude(result, named, modulePids, allowed, failure);
+        return result;
+    }
 
+    /// <summary>
+    /// Classifies the globals and sets the verdict. <paramref name="dcpMetadataGlobals"/>: what a DCP .metadata named,
+    /// judged by DCP's own class list (no user allowlist widens it), listed before the globals of its items.
+    /// </summary>
+    internal static void Conclude(AuditResult result, List<string> named, List<string> modulePids, IReadOnlySet<string> allowed, TorchLoadException? failure,
+        IReadOnlyList<string>? dcpMetadataGlobals = null)
+    {
+        foreach (var group in (dcpMetadataGlobals ?? []).GroupBy(n => n, StringComparer.Ordinal))
+        {
+            var verdict = Dcp.DcpMetadataUnpickler.IsAllowed(group.Key) ? "Allowed" : DangerousGlobals.IsDangerous(group.Key) ? "Dangerous" : "Unknown";
+            result.Globals.Add(new GlobalFinding(group.Key, verdict, group.Count()));
+        }
+        var fromMetadata = result.Globals.Count;
         foreach (var group in named.GroupBy(n => n, StringComparer.Ordinal))
         {
             var verdict = IsAllowed(group.Key, allowed) ? "Allowed" : DangerousGlobals.IsDangerous(group.Key) ? "Dangerous" : "Unknown";
@@ -111,7 +135,9 @@ public static class CheckpointAudit
         foreach (var g in unsafeGlobals)
             result.Findings.Add(g.Verdict == "Dangerous"
                 ? $"Dangerous global {g.Name}: known to execute code or touch files/network when called"
-                : $"Global {g.Name} is not allowed in safe mode (-SafeGlobal '{g.Name}' would allow it)");
+                : result.Globals.IndexOf(g) < fromMetadata
+                    ? $"Global {g.Name} in .metadata is not one of DCP's classes (nothing widens .metadata's class list)"
+                    : $"Global {g.Name} is not allowed in safe mode (-SafeGlobal '{g.Name}' would allow it)");
 
         result.Verdict = unsafeGlobals.Count > 0 || modulePids.Count > 0 ? AuditVerdict.Unsafe
             : failure is null ? (result.Findings.Any(f => f.StartsWith("CRC mismatch", StringComparison.Ordinal)) ? AuditVerdict.Corrupt : AuditVerdict.Safe)
@@ -119,7 +145,6 @@ public static class CheckpointAudit
                 or TorchLoadErrorReason.UnsupportedVersion or TorchLoadErrorReason.UnsupportedOpcode or TorchLoadErrorReason.NotACheckpoint
                 ? AuditVerdict.Unsupported
                 : AuditVerdict.Corrupt;
-        return result;
     }
 
     /// <summary>A sharded checkpoint: every shard audited, one result; the worst verdict wins (Unsafe, Corrupt, Unsupported, Safe).</summary>
@@ -172,14 +197,15 @@ public static class CheckpointAudit
     }
 
     /// <summary>Every record's bytes against its directory CRC-32 (stored read directly, deflated inflated with the same bound as a load).</summary>
-    private static void VerifyCrcs(FileSource file, AuditResult result, LoadLimits limits, CancellationToken cancel)
+    /// <param name="label">Put before each record name in findings (a DCP item's key: every item has an archive/data.pkl).</param>
+    internal static void VerifyCrcs(FileSource file, AuditResult result, LoadLimits limits, CancellationToken cancel, string label = "")
     {
         var buffer = new byte[1 << 20];
         foreach (var r in ZipDirectory.Read(file))
         {
             cancel.ThrowIfCancellationRequested();
             if (r.Size == 0) continue;
-            if (r.Crc32 == 0) { result.Findings.Add($"CRC not recorded for {r.Name} (saved with CRC computation off)"); continue; }
+            if (r.Crc32 == 0) { result.Findings.Add($"CRC not recorded for {label}{r.Name} (saved with CRC computation off)"); continue; }
             var crc = new Crc32();
             if (r.IsStored)
             {
@@ -195,7 +221,7 @@ public static class CheckpointAudit
             {
                 if (r.Size > limits.MaxInflateRatio * Math.Max(file.Length, 1) || r.CompressedSize > int.MaxValue)
                 {
-                    result.Findings.Add($"CRC not checked for {r.Name}: it would inflate past -MaxInflateRatio");
+                    result.Findings.Add($"CRC not checked for {label}{r.Name}: it would inflate past -MaxInflateRatio");
                     continue;
                 }
                 using var raw = new MemoryStream(file.ReadBytes(r.DataOffset, (int)r.CompressedSize, r.Name));
@@ -212,11 +238,11 @@ public static class CheckpointAudit
                 }
                 catch (ICSharpCode.SharpZipLib.SharpZipBaseException e)
                 {
-                    result.Findings.Add($"CRC mismatch for {r.Name}: the deflated data is corrupt ({e.Message})");
+                    result.Findings.Add($"CRC mismatch for {label}{r.Name}: the deflated data is corrupt ({e.Message})");
                     continue;
                 }
             }
-            if ((uint)crc.Value != r.Crc32) result.Findings.Add($"CRC mismatch for {r.Name}: directory says {r.Crc32:x8}, data has {(uint)crc.Value:x8}");
+            if ((uint)crc.Value != r.Crc32) result.Findings.Add($"CRC mismatch for {label}{r.Name}: directory says {r.Crc32:x8}, data has {(uint)crc.Value:x8}");
         }
     }
 }

@@ -27,15 +27,35 @@ public sealed class TensorInfo
     /// <summary>The file the tensor came from, when known.</summary>
     public string? Path { get; init; }
 
+    /// <summary>DCP folders: how many chunks the tensor is saved in, and the data files holding them; null otherwise.</summary>
+    public int? ChunkCount { get; init; }
+    public string[]? Files { get; init; }
+
     public TorchTensor? Tensor { get; init; }
 
     public override string ToString() => $"{Name} {DType}[{string.Join(", ", Shape)}]";
 
-    private TensorInfo WithSha256(string? sha) => new()
+    private TensorInfo WithSha256(string? sha) => With(Name, sha, ChunkCount, Files);
+
+    private TensorInfo With(string name, string? sha, int? chunkCount, string[]? files) => new()
     {
-        Name = Name, DType = DType, Shape = Shape, ElementCount = ElementCount, ByteLength = ByteLength, Layout = Layout,
+        Name = name, DType = DType, Shape = Shape, ElementCount = ElementCount, ByteLength = ByteLength, Layout = Layout,
         Device = Device, StorageKey = StorageKey, IsParameter = IsParameter, RequiresGrad = RequiresGrad, Sha256 = sha, Path = Path, Tensor = Tensor,
+        ChunkCount = chunkCount, Files = files,
     };
+
+    /// <summary>
+    /// The rows of a loaded checkpoint. A DCP folder's tensors are named by their DCP path (list indices as <c>[i]</c>,
+    /// as in the DCP manifests) and also say how many chunks each has and in which files.
+    /// </summary>
+    public static IEnumerable<TensorInfo> From(TorchCheckpoint checkpoint, bool hash, string? path = null)
+    {
+        var rows = From(checkpoint.Root, hash, path);
+        if (checkpoint.DcpTensors is not { } dcp) return rows;
+        return rows.Select(r => r.Tensor is { } t && dcp.TryGetValue(t, out var e) ? r.With(e.Name, r.Sha256, e.Chunks.Count, e.Files) : r);
+    }
+
+
 
     /// <summary>Every tensor reachable from <paramref name="root"/> (nested parts of sparse/quantized tensors excluded), in walk order.</summary>
     public static IEnumerable<TensorInfo> From(object? root, bool hash, string? path = null)

@@ -43,10 +43,12 @@ public sealed class ExportTorchSafetensorsCommand : TorchCmdletBase
         Try(target, () =>
         {
             object? root;
+            TorchCheckpoint? checkpoint = null;
             if (ParameterSetName == "LiteralPath")
             {
                 var source = SessionState.Path.GetUnresolvedProviderPathFromPSPath(LiteralPath!);
-                root = TorchLoader.Load(source, new TorchLoadOptions { WeightsOnly = WeightsOnly, MapLocation = Core.Devices.MapLocation.ToDevice("cpu"), Cancellation = Cancellation }).Root;
+                checkpoint = TorchLoader.Load(source, new TorchLoadOptions { WeightsOnly = WeightsOnly, MapLocation = Core.Devices.MapLocation.ToDevice("cpu"), Cancellation = Cancellation });
+                root = checkpoint.Root;
             }
             else
             {
@@ -55,7 +57,8 @@ public sealed class ExportTorchSafetensorsCommand : TorchCmdletBase
                 if (TryGetPipedPath(root, out var piped, out var literal))
                 {
                     var source = literal ? piped : SessionState.Path.GetUnresolvedProviderPathFromPSPath(piped);
-                    root = TorchLoader.Load(source, new TorchLoadOptions { WeightsOnly = WeightsOnly, MapLocation = Core.Devices.MapLocation.ToDevice("cpu"), Cancellation = Cancellation }).Root;
+                    checkpoint = TorchLoader.Load(source, new TorchLoadOptions { WeightsOnly = WeightsOnly, MapLocation = Core.Devices.MapLocation.ToDevice("cpu"), Cancellation = Cancellation });
+                    root = checkpoint.Root;
                 }
             }
             var tensors = TensorInfo.From(root, hash: false).Select(t => (t.Name, t.Tensor!)).ToList();
@@ -71,6 +74,13 @@ public sealed class ExportTorchSafetensorsCommand : TorchCmdletBase
             }
             if (!ShouldProcess(target, $"Write {tensors.Count} tensors as safetensors")) return;
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { ["format"] = "pt" };
+            if (checkpoint?.Format == "dcp")
+            {
+                // a DCP folder's non-tensor entries: those JSON can hold go into __metadata__, the rest are named
+                var values = Core.Dcp.DcpExport.NonTensorMetadata(checkpoint, out var leftOut);
+                foreach (var (key, value) in values) metadata[key] = value;
+                if (leftOut.Count > 0) WriteWarning($"Non-tensor entries that JSON cannot hold are not exported: {string.Join(", ", leftOut)}");
+            }
             foreach (DictionaryEntry e in Metadata ?? new Hashtable()) metadata[e.Key.ToString()!] = e.Value?.ToString() ?? "";
             var result = SafetensorsFile.Write(target, tensors, metadata, overwrite: Force, Cancellation);
             if (result.DroppedShared.Count > 0)

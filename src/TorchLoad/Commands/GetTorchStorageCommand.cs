@@ -6,7 +6,7 @@ namespace TorchLoad.Commands;
 
 /// <summary>Lists storages: of a file from its pickle alone (no tensor bytes read), or of an already loaded object.</summary>
 [Cmdlet(VerbsCommon.Get, "TorchStorage", DefaultParameterSetName = PathSet)]
-[OutputType(typeof(TorchStorage))]
+[OutputType(typeof(TorchStorage), typeof(Core.Dcp.DcpChunk))]
 public sealed class GetTorchStorageCommand : TorchCmdletBase
 {
     private const string InputSet = "InputObject";
@@ -95,6 +95,11 @@ public sealed class GetTorchStorageCommand : TorchCmdletBase
 
     private void List(TorchCheckpoint checkpoint)
     {
+        if (checkpoint.Format == "dcp")
+        {
+            foreach (var chunk in checkpoint.DcpChunks) WriteObject(chunk); // a DCP folder: its chunks, from .metadata alone
+            return;
+        }
         var byStorage = new Dictionary<TorchStorage, List<string>>(ReferenceEqualityComparer.Instance);
         foreach (var (s, paths) in TensorWalker.Storages(checkpoint.Root)) byStorage[s] = paths;
         foreach (var storage in checkpoint.Storages)

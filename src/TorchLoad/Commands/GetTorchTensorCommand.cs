@@ -90,11 +90,11 @@ public sealed class GetTorchTensorCommand : TorchCmdletBase
     private void FromFiles(string[]? paths, bool literal)
     {
         foreach (var file in ResolvePaths(paths, literal))
-            Try(file, () => Write(TensorInfo.From(TorchLoader.Load(file, LoadOptions()).Root, Hash, file)));
+            Try(file, () => Write(TensorInfo.From(TorchLoader.Load(file, LoadOptions()), Hash, file)));
     }
 
     private void FromStream(Stream stream, string name) =>
-        Try(name, () => Write(TensorInfo.From(TorchLoader.Load(stream, LoadOptions(), name).Root, Hash, name)));
+        Try(name, () => Write(TensorInfo.From(TorchLoader.Load(stream, LoadOptions(), name), Hash, name)));
 
     // Without -Hash only the pickle is read: no tensor bytes, so a 100 GB file lists in milliseconds.
     private TorchLoadOptions LoadOptions()

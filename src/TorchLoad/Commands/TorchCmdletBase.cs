@@ -16,7 +16,7 @@ public abstract class TorchCmdletBase : PSCmdlet
 
     protected override void StopProcessing() => _cancel.Cancel();
 
-    /// <summary>Resolves -Path (wildcards) or -LiteralPath to file-system paths; a path that does not resolve is a non-terminating error.</summary>
+    /// <summary>Resolves -Path (wildcards) or -LiteralPath to file-system paths (files, or DCP checkpoint folders); a path that does not resolve is a non-terminating error.</summary>
     protected IEnumerable<string> ResolvePaths(string[]? paths, bool literal)
     {
         foreach (var p in paths ?? [])
@@ -27,7 +27,7 @@ public abstract class TorchCmdletBase : PSCmdlet
                 if (literal)
                 {
                     var full = SessionState.Path.GetUnresolvedProviderPathFromPSPath(p);
-                    if (!File.Exists(full)) throw new ItemNotFoundException($"Cannot find path '{full}' because it does not exist.");
+                    if (!File.Exists(full) && !Directory.Exists(full)) throw new ItemNotFoundException($"Cannot find path '{full}' because it does not exist.");
                     resolved.Add(full);
                 }
                 else
@@ -41,11 +41,8 @@ public abstract class TorchCmdletBase : PSCmdlet
                 WriteError(new ErrorRecord(e, "PathNotFound", ErrorCategory.ObjectNotFound, p));
                 continue;
             }
-            foreach (var r in resolved)
-            {
-                if (Directory.Exists(r)) { WriteError(new ErrorRecord(new ArgumentException($"'{r}' is a directory, not a checkpoint file."), "PathIsDirectory", ErrorCategory.InvalidArgument, r)); continue; }
-                yield return r;
-            }
+            // a folder goes on too: a DCP checkpoint is a folder (one without .metadata fails as NotACheckpoint)
+            foreach (var r in resolved) yield return r;
         }
     }
 

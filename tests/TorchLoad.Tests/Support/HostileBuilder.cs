@@ -513,9 +513,13 @@ internal sealed class HostileSandbox : IDisposable
         AssertNoMarker();
         var outcome = task.Result with { Elapsed = sw.Elapsed };
         Assert.True(outcome.ManagedBytes <= maxManagedBytes,
-            $"the load allocated {outcome.ManagedBytes:N0} managed bytes (limit {maxManagedBytes:N0}) for a {new FileInfo(path).Length:N0}-byte file; outcome: {outcome.Error?.Reason.ToString() ?? "loaded"}");
+            $"the load allocated {outcome.ManagedBytes:N0} managed bytes (limit {maxManagedBytes:N0}) for a {InputBytes(path):N0}-byte input; outcome: {outcome.Error?.Reason.ToString() ?? "loaded"}");
         return outcome;
     }
+
+    /// <summary>The size of a file, or of every file in a folder (a DCP checkpoint).</summary>
+    private static long InputBytes(string path) =>
+        Directory.Exists(path) ? new DirectoryInfo(path).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) : new FileInfo(path).Length;
 
     public LoadOutcome Load(byte[] file, bool weightsOnly, string name = "model.pt", Func<TorchLoadOptions, TorchLoadOptions>? tweak = null, long maxManagedBytes = DefaultMaxManagedBytes) =>
         Load(Write(name, file), weightsOnly, tweak, maxManagedBytes);
