@@ -593,7 +593,10 @@ def untyped(st):
     """The UntypedStorage behind a tensor or a TypedStorage."""
     if isinstance(st, torch.Tensor):
         return st.untyped_storage() if TORCH2 else st.storage()._storage
-    return getattr(st, "_untyped_storage", None) or st._storage
+    if TORCH2 and isinstance(st, torch.UntypedStorage):
+        return st
+    u = getattr(st, "_untyped_storage", None)  # (not `or`: an empty storage is falsy)
+    return u if u is not None else st._storage
 
 
 def storage_bytes(u):
@@ -871,7 +874,13 @@ def main():
             print("skip %s (%s): torch.load failed: %s" % (fname, kind, str(err).splitlines()[-1] if str(err) else type(err).__name__), file=sys.stderr)
             os.remove(path)
             continue
-        case = {"file": fname, "format": fmt, "protocol": proto, "kind": kind, "variant": variant, "tree": Walker().walk(loaded)}
+        try:
+            tree = Walker().walk(loaded)
+        except Exception as e:  # a walker bug: say so, keep the other cases
+            print("skip %s (%s): walking torch's result failed: %r" % (fname, kind, e), file=sys.stderr)
+            os.remove(path)
+            continue
+        case = {"file": fname, "format": fmt, "protocol": proto, "kind": kind, "variant": variant, "tree": tree}
         try:
             torch_load(path, True)
             case["wo_ok"] = True
