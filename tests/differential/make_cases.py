@@ -22,6 +22,7 @@ Tree nodes ("t" = node type):
   list{id, items} | tuple{items} | dict{id, kind, keys, values}
   tensor{id, dtype, shape, stride, offset, rg, param, layout, numel, sha, sg (storage group),
          [qscheme, qscale, qzp | qscales{...}, qzps{...}, qaxis], [conj], [neg], [pystate (Python attributes)],
+         [sha_nan: a neg/conj view holding NaN: sha with NaNs canonical, see nan_canonical],
          [parts{indices, values | crow_indices, col_indices, values | ccol_indices, row_indices, values}, coalesced (COO)],
          nested tensors: nested, shape [components], parts{values, nested_sizes, nested_strides, nested_offsets}
          (component nodes: dtype, shape, sha)}
@@ -593,7 +594,10 @@ def untyped(st):
     """The UntypedStorage behind a tensor or a TypedStorage."""
     if isinstance(st, torch.Tensor):
         return st.untyped_storage() if TORCH2 else st.storage()._storage
-    return getattr(st, "_untyped_storage", None) or st._storage
+    if TORCH2 and isinstance(st, torch.UntypedStorage):
+        return st
+    u = getattr(st, "_untyped_storage", None)  # (not `or`: an empty storage is falsy)
+    return u if u is not None else st._storage
 
 
 def storage_bytes(u):
@@ -618,6 +622,28 @@ def tbytes(t):
     elems = raw[: len(raw) // es * es].view(np.dtype((np.void, es)))
     v = np.lib.stride_tricks.as_strided(elems[t.storage_offset():], shape=tuple(t.shape), strides=tuple(x * es for x in t.stride()))
     return np.ascontiguousarray(v).tobytes()
+
+
+# NaN canonicalization per float part: (part bytes, exponent mask, mantissa mask, canonical quiet NaN)
+_NAN_PARTS = {"float16": (2, 0x7C00, 0x03FF, 0x7E00), "bfloat16": (2, 0x7F80, 0x007F, 0x7FC0),
+              "float32": (4, 0x7F800000, 0x007FFFFF, 0x7FC00000), "float64": (8, 0x7FF0000000000000, 0x000FFFFFFFFFFFFF, 0x7FF8000000000000)}
+_NAN_PARTS.update(complex32=_NAN_PARTS["float16"], complex64=_NAN_PARTS["float32"], complex128=_NAN_PARTS["float64"])
+
+
+def nan_canonical(b, dt):
+    """The bytes with every NaN (either sign, any payload) replaced by the dtype's canonical quiet NaN, or None
+    when there is none. torch materializes a neg/conj view through float conversions whose NaN bits depend on
+    the kernel (bfloat16 NaN came back as 0x7FC0, sign dropped); TorchLoad flips the sign bit: both are NaN."""
+    part = _NAN_PARTS.get(dtname(dt))
+    if part is None or not b:
+        return None
+    size, exp, mant, canon = part
+    a = np.frombuffer(b, dtype={2: "<u2", 4: "<u4", 8: "<u8"}[size]).copy()
+    nan = ((a & np.array(exp, a.dtype)) == exp) & ((a & np.array(mant, a.dtype)) != 0)
+    if not nan.any():
+        return None
+    a[nan] = canon
+    return a.tobytes()
 
 
 def sha(b):
@@ -708,6 +734,10 @@ class Walker:
                 n["neg"] = True
             if o.layout == torch.strided:
                 n.update(stride=list(o.stride()), offset=o.storage_offset(), numel=o.numel(), sha=sha(tbytes(o)), sg=self.sg(o))
+                if o.is_conj() or o.is_neg():
+                    canon = nan_canonical(tbytes(o), o.dtype)
+                    if canon is not None:
+                        n["sha_nan"] = sha(canon)
                 n["storage"] = self.storage_info(untyped(o), o.dtype)
                 if o.is_quantized:
                     qs = str(o.qscheme()).replace("torch.", "")
@@ -871,7 +901,13 @@ def main():
             print("skip %s (%s): torch.load failed: %s" % (fname, kind, str(err).splitlines()[-1] if str(err) else type(err).__name__), file=sys.stderr)
             os.remove(path)
             continue
-        case = {"file": fname, "format": fmt, "protocol": proto, "kind": kind, "variant": variant, "tree": Walker().walk(loaded)}
+        try:
+            tree = Walker().walk(loaded)
+        except Exception as e:  # a walker bug: say so, keep the other cases
+            print("skip %s (%s): walking torch's result failed: %r" % (fname, kind, e), file=sys.stderr)
+            os.remove(path)
+            continue
+        case = {"file": fname, "format": fmt, "protocol": proto, "kind": kind, "variant": variant, "tree": tree}
         try:
             torch_load(path, True)
             case["wo_ok"] = True

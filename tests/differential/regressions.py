@@ -68,11 +68,13 @@ class _KeyRecorder:
     """A pickle module for torch.load: its (pure-Python) Unpickler wraps the persistent_load torch sets, so
     every storage torch rebuilds is tied to the key the file gives it."""
 
-    def __init__(self):
+    def __init__(self, mc):
         self.keys = {}  # untyped storage _cdata -> key
         rec = self
 
         class Unpickler(pickle._Unpickler):
+            _torchload_mc = mc
+
             @property
             def persistent_load(self):
                 return self._torchload_pl
@@ -82,8 +84,7 @@ class _KeyRecorder:
                 def wrapped(pid):
                     obj = fn(pid)
                     if isinstance(pid, tuple) and len(pid) > 2 and pid[0] == "storage":
-                        u = getattr(obj, "_untyped_storage", None) or getattr(obj, "_storage", None) or obj
-                        rec.keys.setdefault(u._cdata, str(pid[2]))
+                        rec.keys.setdefault(self._torchload_mc.untyped(obj)._cdata, str(pid[2]))
                     return obj
                 self._torchload_pl = wrapped
 
@@ -186,7 +187,7 @@ def write_all(out, mc):
         fname = stem + ".pt"
         path = os.path.join(out, fname)
         mc.save(make(), path, fmt, proto, variant)
-        rec = _KeyRecorder()
+        rec = _KeyRecorder(mc)
         loaded = torch.load(path, weights_only=False, pickle_module=rec.module)
         walker = _FixtureWalker(mc, rec.keys)
         root = walker.walk(loaded, [])
