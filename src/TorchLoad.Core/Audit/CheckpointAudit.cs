@@ -29,6 +29,13 @@ public sealed class AuditResult
     public int TensorCount { get; internal set; }
     public long StorageBytes { get; internal set; }
     public int RecordCount { get; internal set; }
+
+    /// <summary>With -CheckValues: how many tensors hold NaN or ±Inf (each also a finding); null when values were not read.</summary>
+    public int? NonFiniteTensorCount { get; internal set; }
+
+    /// <summary>The file name without its folder, for tables.</summary>
+    public string Name => System.IO.Path.GetFileName(Path);
+
     public bool IsSafe => Verdict == AuditVerdict.Safe;
     public override string ToString() => $"{Verdict} {Path}";
 }
@@ -41,9 +48,10 @@ public sealed class AuditResult
 /// </summary>
 public static class CheckpointAudit
 {
-    public static AuditResult Audit(string path, IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default)
+    /// <param name="checkValues">Also reads every tensor's values (a second, full load; nothing executed) and adds a finding per tensor holding NaN or ±Inf; the verdict is not changed by it.</param>
+    public static AuditResult Audit(string path, IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default, bool checkValues = false)
     {
-        if (ShardedCheckpoint.IsIndex(path)) return AuditShards(path, safeGlobals, verifyCrc, limits, cancel);
+        if (ShardedCheckpoint.IsIndex(path)) return AuditShards(path, safeGlobals, verifyCrc, limits, cancel, checkValues);
         var result = new AuditResult { Path = path };
         var named = new List<string>();
         var modulePids = new List<string>();
@@ -68,6 +76,7 @@ public static class CheckpointAudit
             result.RecordCount = checkpoint.Records.Count;
             result.Findings.AddRange(checkpoint.Warnings);
             if (checkpoint.Format == "zip" && verifyCrc) VerifyCrcs(path, result, options.Limits, cancel);
+            if (checkValues) CheckValues(path, result, options.Limits, cancel);
         }
         catch (TorchLoadException e) when (e.Reason != TorchLoadErrorReason.Cancelled)
         {
@@ -99,8 +108,44 @@ public static class CheckpointAudit
         return result;
     }
 
+    /// <summary>
+    /// Every tensor's values, for NaN and ±Inf: one finding per tensor that holds any. The load is permissive
+    /// (unknown classes become inert objects, nothing runs) so an Unsafe file is checked too.
+    /// </summary>
+    private static void CheckValues(string path, AuditResult result, LoadLimits limits, CancellationToken cancel)
+    {
+        var checkpoint = TorchLoader.Load(path, new TorchLoadOptions
+        {
+            WeightsOnly = false, Limits = limits, Cancellation = cancel, MapLocation = Devices.MapLocation.ToDevice("cpu"),
+        });
+        try
+        {
+            var measured = new Dictionary<Tensors.TorchTensor, TensorStatistics?>(ReferenceEqualityComparer.Instance);
+            var count = 0;
+            foreach (var row in TensorInfo.From(checkpoint.Root, hash: false))
+            {
+                cancel.ThrowIfCancellationRequested();
+                var t = row.Tensor!;
+                if (!measured.TryGetValue(t, out var stats))
+                {
+                    try { stats = TensorStatistics.Measure(row.Name, t, cancel: cancel); }
+                    catch (InvalidOperationException) { stats = null; } // meta tensors: no values
+                    measured[t] = stats;
+                }
+                if (stats is not { HasNonFinite: true }) continue;
+                count++;
+                result.Findings.Add($"Non-finite values in {row.Name}: {stats.NaNCount} NaN and {stats.InfCount} Inf of {stats.ElementCount} ({t.DType}, shape ({string.Join(", ", t.Shape)}))");
+            }
+            result.NonFiniteTensorCount = count;
+        }
+        finally
+        {
+            foreach (var s in checkpoint.Storages) s.Dispose();
+        }
+    }
+
     /// <summary>A sharded checkpoint: every shard audited, one result; the worst verdict wins (Unsafe, Corrupt, Unsupported, Safe).</summary>
-    private static AuditResult AuditShards(string indexPath, IReadOnlyCollection<string>? safeGlobals, bool verifyCrc, LoadLimits? limits, CancellationToken cancel)
+    private static AuditResult AuditShards(string indexPath, IReadOnlyCollection<string>? safeGlobals, bool verifyCrc, LoadLimits? limits, CancellationToken cancel, bool checkValues)
     {
         var result = new AuditResult { Path = indexPath, Format = "sharded" };
         IReadOnlyList<string> shards;
@@ -112,7 +157,7 @@ public static class CheckpointAudit
             result.Verdict = AuditVerdict.Corrupt;
             return result;
         }
-        var parts = shards.Select(s => Audit(s, safeGlobals, verifyCrc, limits, cancel)).ToList();
+        var parts = shards.Select(s => Audit(s, safeGlobals, verifyCrc, limits, cancel, checkValues)).ToList();
         foreach (var g in parts.SelectMany(p => p.Globals).GroupBy(g => (g.Name, g.Verdict)))
             result.Globals.Add(new GlobalFinding(g.Key.Name, g.Key.Verdict, g.Sum(x => x.Count)));
         foreach (var p in parts) result.Findings.AddRange(p.Findings.Select(f => $"{System.IO.Path.GetFileName(p.Path)}: {f}"));
@@ -120,6 +165,7 @@ public static class CheckpointAudit
         result.StorageBytes = parts.Sum(p => p.StorageBytes);
         result.TensorCount = parts.Sum(p => p.TensorCount);
         result.RecordCount = parts.Count;
+        if (checkValues) result.NonFiniteTensorCount = parts.Sum(p => p.NonFiniteTensorCount ?? 0);
         result.ErrorId = parts.Select(p => p.ErrorId).FirstOrDefault(e => e is not null);
         // the index must agree with the shards (every tensor where it says, no tensor twice): a metadata-only merge checks it
         var consistent = true;

@@ -28,6 +28,10 @@ public sealed class TestTorchCheckpointCommand : TorchCmdletBase
     [Parameter]
     public SwitchParameter SkipCrc { get; set; }
 
+    /// <summary>Also reads every tensor's values: a finding per tensor holding NaN or Inf, and NonFiniteTensorCount.</summary>
+    [Parameter]
+    public SwitchParameter CheckValues { get; set; }
+
     /// <summary>Returns only $true (Safe) or $false per file.</summary>
     [Parameter]
     public SwitchParameter Quiet { get; set; }
@@ -38,7 +42,7 @@ public sealed class TestTorchCheckpointCommand : TorchCmdletBase
         {
             Try(file, () =>
             {
-                var result = CheckpointAudit.Audit(file, SafeGlobal ?? [], verifyCrc: !SkipCrc, cancel: Cancellation);
+                var result = CheckpointAudit.Audit(file, SafeGlobal ?? [], verifyCrc: !SkipCrc, cancel: Cancellation, checkValues: CheckValues);
                 if (Quiet) WriteObject(result.IsSafe);
                 else WriteObject(result);
             });
