@@ -10,7 +10,7 @@ public sealed record Tolerance(double Absolute, double Relative, bool EqualNaN)
 }
 
 /// <summary>How far two tensors' values are apart, element by element.</summary>
-/// <param name="MaxAbsDiff">The largest |a − b| (+Inf where one side is NaN or ±Inf and the other is not the same).</param>
+/// <param name="MaxAbsDiff">The largest |a − b| (+Inf where one side is NaN or ±Inf and the other is not the same; NaN against NaN is 0, and a mismatch only without EqualNaN).</param>
 /// <param name="MaxRelDiff">The largest |a − b| / |b| (+Inf where b is 0 and a is not).</param>
 /// <param name="MaxDiffIndex">Flat (row-major) index of the element with <see cref="MaxAbsDiff"/>, the first one on ties; -1 when all are equal.</param>
 /// <param name="MismatchCount">Elements outside the tolerance.</param>
@@ -46,7 +46,7 @@ public static class ValueComparison
     {
         if (a == b) return (0, 0, true);
         if (double.IsNaN(a) || double.IsNaN(b))
-            return double.IsNaN(a) && double.IsNaN(b) && t.EqualNaN ? (0, 0, true) : (double.PositiveInfinity, double.PositiveInfinity, false);
+            return double.IsNaN(a) && double.IsNaN(b) ? (0, 0, t.EqualNaN) : (double.PositiveInfinity, double.PositiveInfinity, false);
         var abs = Math.Abs(a - b);
         var rel = b == 0 ? double.PositiveInfinity : abs / Math.Abs(b);
         var close = double.IsFinite(a) && double.IsFinite(b) && abs <= t.Absolute + t.Relative * Math.Abs(b);
@@ -57,7 +57,7 @@ public static class ValueComparison
     {
         if (ar == br && ai == bi) return (0, 0, true);
         bool nanA = double.IsNaN(ar) || double.IsNaN(ai), nanB = double.IsNaN(br) || double.IsNaN(bi);
-        if (nanA || nanB) return nanA && nanB && t.EqualNaN ? (0, 0, true) : (double.PositiveInfinity, double.PositiveInfinity, false);
+        if (nanA || nanB) return nanA && nanB ? (0, 0, t.EqualNaN) : (double.PositiveInfinity, double.PositiveInfinity, false);
         var abs = System.Numerics.Complex.Abs(new System.Numerics.Complex(ar - br, ai - bi));
         var magB = System.Numerics.Complex.Abs(new System.Numerics.Complex(br, bi));
         var rel = magB == 0 ? double.PositiveInfinity : abs / magB;

@@ -40,6 +40,12 @@ def fnum(x):
     return None if x is None else float(x)
 
 
+def finite_json(x):
+    """JSON has no infinity: +Inf is written as the string "inf"."""
+    x = float(x)
+    return "inf" if math.isinf(x) else x
+
+
 def stats(t):
     x = values(t).reshape(-1)
     finite = x[torch.isfinite(x)]
@@ -158,10 +164,11 @@ def pairs():
             same = (x == y) | (torch.isnan(x) & torch.isnan(y))
             diff = torch.where(same, torch.zeros_like(diff), diff)
             diff = torch.where(torch.isfinite(diff), diff, torch.full_like(diff, math.inf))
-            rel = torch.where(y.abs() == 0, torch.where(diff == 0, torch.zeros_like(diff), torch.full_like(diff, math.inf)), diff / y.abs())
+            ordinary = torch.isfinite(y.abs()) & (y.abs() != 0)
+            rel = torch.where(same, torch.zeros_like(diff), torch.where(ordinary, diff / torch.where(ordinary, y.abs(), torch.ones_like(diff)), torch.full_like(diff, math.inf)))
             if not bool(same.all()):
-                row["max_abs_diff"] = float(diff.max())
-                row["max_rel_diff"] = float(rel.max())
+                row["max_abs_diff"] = finite_json(diff.max())
+                row["max_rel_diff"] = finite_json(rel.max())
                 row["max_diff_index"] = int(diff.argmax())
             for atol, rtol, equal_nan in cases:
                 close = torch.isclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan)
