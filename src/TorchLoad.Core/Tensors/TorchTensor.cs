@@ -152,6 +152,9 @@ public sealed class TorchTensor
         return copy;
     }
 
+    /// <summary>The tensor as torch prints it (a header line, then torch's repr with a summarised values preview); the default view.</summary>
+    public string ToTorchString() => TensorFormatter.Format(this);
+
     public override string ToString()
     {
         var kind = Layout == TorchLayout.Strided ? "" : $" {Layout}";

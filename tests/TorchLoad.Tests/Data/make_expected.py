@@ -179,6 +179,40 @@ def pairs():
     return ref, dif, results
 
 
+def reprs():
+    """Tensors and torch's repr of each (default printoptions)."""
+    g = torch.Generator().manual_seed(3)
+    cases = {
+        "f32_small": torch.randn(2, 3, generator=g),
+        "f32_vector_wraps": torch.randn(30, generator=g),
+        "f32_summarized_2d": torch.randn(40, 50, generator=g),
+        "f32_summarized_3d": torch.randn(11, 12, 13, generator=g),
+        "f32_summarized_1d": torch.arange(2000, dtype=torch.float32) / 7,
+        "f32_scientific": torch.tensor([1e-6, 2.5, 300000.0]),
+        "f32_int_mode": torch.tensor([[1.0, -2.0], [300.0, 4.0]]),
+        "f32_int_mode_sci": torch.tensor([1.0, 1e9]),
+        "f32_nonfinite": torch.tensor([float("nan"), 1.5, float("inf"), -float("inf"), 0.0]),
+        "f32_zeros": torch.zeros(2, 2),
+        "f32_scalar": torch.tensor(3.25),
+        "f32_empty": torch.zeros(0, 3),
+        "f32_empty_1d": torch.zeros(0),
+        "f64": torch.randn(4, dtype=torch.float64, generator=g),
+        "f16": torch.randn(5, generator=g).half(),
+        "bf16": torch.randn(5, generator=g).bfloat16(),
+        "i64": torch.arange(-5, 5),
+        "i64_summarized": torch.arange(5000).reshape(50, 100),
+        "i32": torch.tensor([1, -200, 30], dtype=torch.int32),
+        "u8": torch.tensor([0, 255, 7], dtype=torch.uint8),
+        "bool": torch.tensor([[True, False], [False, True]]),
+        "c64": torch.tensor([1.5 - 2j, -0.25 + 8j]),
+        "c128": torch.randn(3, dtype=torch.complex128, generator=g),
+        "transposed": torch.randn(3, 4, generator=g).t(),
+        "q_per_tensor": torch.quantize_per_tensor(torch.tensor([-1.0, 0.0, 1.0, 2.0]), 0.1, 10, torch.quint8),
+        "requires_grad": torch.randn(3, generator=g).requires_grad_(),
+    }
+    return cases, {name: repr(t) for name, t in cases.items()}
+
+
 if __name__ == "__main__":
     fixtures, out = sys.argv[1], sys.argv[2]
     meta = {"generated_by": f"torch {torch.__version__}", "script": "tests/TorchLoad.Tests/Data/make_expected.py"}
@@ -189,3 +223,7 @@ if __name__ == "__main__":
     torch.save(dif, os.path.join(out, "allclose-difference.pt"))
     with open(os.path.join(out, "allclose.json"), "w") as f:
         json.dump({**meta, "pairs": results}, f, indent=1)
+    tensors, texts = reprs()
+    torch.save(tensors, os.path.join(out, "repr-cases.pt"))
+    with open(os.path.join(out, "repr.json"), "w") as f:
+        json.dump({**meta, "reprs": texts}, f, indent=1)
