@@ -10,7 +10,11 @@ public enum AuditVerdict { Safe, Unsafe, Corrupt, Unsupported }
 
 /// <summary>A global a checkpoint names, with what safe mode thinks of it.</summary>
 /// <param name="Verdict"><c>Allowed</c> (loads in safe mode), <c>Dangerous</c> (known code-execution or I/O gadget) or <c>Unknown</c>.</param>
-public sealed record GlobalFinding(string Name, string Verdict, int Count);
+public sealed record GlobalFinding(string Name, string Verdict, int Count)
+{
+    /// <summary>One readable line: <c>builtins.eval (Dangerous, 2x)</c>.</summary>
+    public override string ToString() => Count > 1 ? $"{Name} ({Verdict}, {Count}x)" : $"{Name} ({Verdict})";
+}
 
 /// <summary>The result of auditing one checkpoint: plain values only, so it survives remoting and jobs.</summary>
 public sealed class AuditResult

@@ -20,7 +20,7 @@ public static class TensorFormatter
     public static string Format(TorchTensor t)
     {
         var header = new StringBuilder(t.IsParameter ? "Parameter" : "Tensor");
-        header.Append(' ').Append(t.DType.Name).Append(" (").Append(string.Join(", ", t.Shape)).Append(") on ").Append(t.Device);
+        header.Append(' ').Append(t.DType.Name).Append(" (").Append(string.Join(", ", t.Shape)).Append(") on ").Append(t.Device ?? $"{t.Location} (not loaded)");
         if (t.Layout != TorchLayout.Strided) header.Append(", ").Append(t.Layout.Name);
         if (t.IsNested) header.Append(", nested");
         if (t.QScheme is { } q)
