@@ -56,7 +56,15 @@ param(
     [switch]$FailOnMiss,
 
     # Per-child deadline.
-    [int]$ChildTimeoutSec = 300
+    [int]$ChildTimeoutSec = 300,
+
+    # Which cases: Load (torch.load against Import-TorchCheckpoint/-Mmap/Get-TorchStorage), Stats (torch's
+    # statistics against Measure-TorchTensor on big.pt, issue 14) or All. memcpy runs with either.
+    [ValidateSet('All', 'Load', 'Stats')][string]$Cases = 'All',
+
+    # A command line that runs a Python with another torch for the statistics comparison (e.g. 'chroot
+    # /srv/trixie python3'); WorkDir must be visible to it at the same path. Default: the bench's python.
+    [string]$StatsPython
 )
 
 $ErrorActionPreference = 'Stop'
@@ -146,12 +154,13 @@ if ($rereadGBps -lt 1) { Write-Warning 'big.pt re-read slower than 1 GB/s: it ma
 # --- 4. Rounds -------------------------------------------------------------------------------------------
 $childScript = Join-Path $benchDir 'Measure-Child.ps1'
 $timeScript = Join-Path $benchDir 'torch_load_time.py'
-$cases = [System.Collections.Generic.List[object]]::new()
+$statsScript = Join-Path $benchDir 'torch_stats_time.py'
+$caseList = [System.Collections.Generic.List[object]]::new()
 function Add-Case([string]$Id, [string]$Method, [string]$FileKey, [string]$Label, [string]$Exe, [string[]]$ArgList) {
-    $cases.Add([pscustomobject]@{ Id = $Id; Method = $Method; File = $FileKey; Label = $Label; Exe = $Exe; Args = $ArgList
+    $caseList.Add([pscustomobject]@{ Id = $Id; Method = $Method; File = $FileKey; Label = $Label; Exe = $Exe; Args = $ArgList
         Seconds = [System.Collections.Generic.List[double]]::new(); Peak = [System.Collections.Generic.List[double]]::new(); Items = $null })
 }
-foreach ($k in $files.Keys) {
+foreach ($k in $(if ($Cases -ne 'Stats') { $files.Keys })) {
     $p = $files[$k].path
     Add-Case "torch.$k" 'torch' $k 'torch.load' $python @($timeScript, $p, $small)
     if ($TorchWeightsOnly) { Add-Case "torchwo.$k" 'torchwo' $k 'torch.load(weights_only=True)' $python @($timeScript, $p, $small, '--weights-only') }
@@ -159,6 +168,14 @@ foreach ($k in $files.Keys) {
         Add-Case "$($m[0]).$k" $m[0] $k $m[2] $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', $m[1], '-ModulePath', $ModulePath, '-Path', $p, '-WarmupPath', $small)
     }
 }
+if ($Cases -ne 'Load') {
+    $p = $files.big.path
+    $statsExe, $statsPre = if ($StatsPython) { $w = -split $StatsPython; $w[0], @($w | Select-Object -Skip 1) } else { $python, @() }
+    Add-Case 'torchstats.big' 'torchstats' 'big' 'torch statistics (load + per tensor)' $statsExe (@($statsPre) + @($statsScript, $p, $small))
+    Add-Case 'stats.big' 'stats' 'big' 'Measure-TorchTensor -LiteralPath' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'Stats', '-ModulePath', $ModulePath, '-Path', $p, '-WarmupPath', $small)
+    Add-Case 'statsloaded.big' 'statsloaded' 'big' 'Measure-TorchTensor (loaded object)' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'StatsLoaded', '-ModulePath', $ModulePath, '-Path', $p, '-WarmupPath', $small)
+}
+$cases = $caseList
 Add-Case 'memcpy' 'memcpy' $null 'memcpy 1 GiB (Buffer.MemoryCopy)' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'Memcpy')
 Add-Case 'memcpy.fresh' 'memcpy' $null 'memcpy 1 GiB into new memory' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'MemcpyFresh')
 
@@ -199,12 +216,13 @@ foreach ($c in $cases) {
 }
 $byId = @{}; foreach ($c in $cases) { $byId[$c.Id] = $c }
 foreach ($c in $cases) {
-    $ref = if ($c.File) { $byId["torch.$($c.File)"] } else { $null }
+    $ref = if ($c.Method -in 'stats', 'statsloaded') { $byId['torchstats.big'] } elseif ($c.File) { $byId["torch.$($c.File)"] } else { $null }
     $c | Add-Member -NotePropertyName RatioToTorch -NotePropertyValue ($ref ? $c.Median / $ref.Median : $null)
     $c | Add-Member -NotePropertyName PeakRatioToTorch -NotePropertyValue (($ref -and $null -ne $c.PeakMedian -and $ref.PeakMedian) ? $c.PeakMedian / $ref.PeakMedian : $null)
 }
 $memcpy = $byId['memcpy'].Median
 $eagerBig = $byId['eager.big']
+$statsBig = $byId['stats.big']
 
 Write-Host ''
 Write-Host "TorchLoad benchmark: medians of $Rounds rounds (+$WarmupRounds discarded), warm page cache, each figure the call alone in its own process"
@@ -221,12 +239,19 @@ foreach ($c in $cases) {
         ($null -ne $c.PeakRatioToTorch ? ('{0:N3}x' -f $c.PeakRatioToTorch) : '-'))
 }
 $memcpyFresh = $byId['memcpy.fresh'].Median
-Write-Host ('eager 1 GiB / memcpy 1 GiB: {0:N2}x   (memcpy median {1:N1} ms; the target uses this one)' -f ($eagerBig.Median / $memcpy), ($memcpy * 1000))
-Write-Host ('eager 1 GiB / memcpy 1 GiB into new memory: {0:N2}x   (median {1:N1} ms; for information: the same page faults a load pays)' -f ($eagerBig.Median / $memcpyFresh), ($memcpyFresh * 1000))
+if ($eagerBig) {
+    Write-Host ('eager 1 GiB / memcpy 1 GiB: {0:N2}x   (memcpy median {1:N1} ms; the target uses this one)' -f ($eagerBig.Median / $memcpy), ($memcpy * 1000))
+    Write-Host ('eager 1 GiB / memcpy 1 GiB into new memory: {0:N2}x   (median {1:N1} ms; for information: the same page faults a load pays)' -f ($eagerBig.Median / $memcpyFresh), ($memcpyFresh * 1000))
+}
+if ($statsBig) {
+    $gb = $files.big.bytes / 1e9
+    Write-Host ('statistics of 1 GiB: Measure-TorchTensor {0:N2} GB/s with the load, {1:N2} GB/s on a loaded object; memcpy 1 GiB {2:N2} GB/s; torch statistics {3:N2} GB/s' -f ($gb / $statsBig.Median), ($gb / $byId['statsloaded.big'].Median), ($gb / $memcpy), ($gb / $byId['torchstats.big'].Median))
+}
 Write-Host ('file sizes: big.pt {0:N0} bytes ({1:N1} MiB), many.pt {2:N0} bytes ({3:N1} MiB)' -f $files.big.bytes, ($files.big.bytes / 1MB), $files.many.bytes, ($files.many.bytes / 1MB))
 Write-Host ''
 
 $targets = @(
+  if ($eagerBig) {
     @{ name = 'eager 1 GiB time <= 0.5x torch.load'; value = $byId['eager.big'].RatioToTorch; limit = 0.5; unit = 'x' }
     @{ name = 'eager 1 GiB time <= 2x memcpy'; value = $eagerBig.Median / $memcpy; limit = 2.0; unit = 'x' }
     @{ name = '-Mmap 1 GiB time <= 0.05x torch.load'; value = $byId['mmap.big'].RatioToTorch; limit = 0.05; unit = 'x' }
@@ -234,11 +259,16 @@ $targets = @(
     @{ name = '-Mmap 20,000 tensors time <= 0.25x torch.load'; value = $byId['mmap.many'].RatioToTorch; limit = 0.25; unit = 'x' }
     @{ name = 'eager 1 GiB peak memory <= file size + 100 MiB'; value = $eagerBig.PeakMedian / 1MB; limit = ($files.big.bytes + 100MB) / 1MB; unit = ' MiB' }
     @{ name = '-Mmap 1 GiB peak memory <= 100 MiB'; value = $byId['mmap.big'].PeakMedian / 1MB; limit = 100.0; unit = ' MiB' }
-) | ForEach-Object { $_.pass = $_.value -le $_.limit; [pscustomobject]$_ }
+  }
+  if ($statsBig) {
+    @{ name = 'Measure-TorchTensor 1 GiB <= 0.1x torch statistics'; value = $statsBig.RatioToTorch; limit = 0.1; unit = 'x' }
+    @{ name = 'Measure-TorchTensor 1 GiB, load included, >= 4 GB/s'; value = $files.big.bytes / 1e9 / $statsBig.Median; limit = 4.0; unit = 'GB/s' }
+  }
+) | ForEach-Object { $_.pass = if ($_.unit -eq "GB/s") { $_.value -ge $_.limit } else { $_.value -le $_.limit }; [pscustomobject]$_ }
 Write-Host 'Targets (ratios of medians from this run; peak = median of VmHWM - VmRSS before the call):'
 foreach ($t in $targets) {
-    $fmtV = if ($t.unit -eq 'x') { '{0:N3}x (limit {1:N3}x)' } else { '{0:N1} MiB (limit {1:N1} MiB)' }
-    Write-Host ('  {0,-4}  {1,-48} {2}' -f ($t.pass ? 'PASS' : 'MISS'), $t.name, ($fmtV -f $t.value, $t.limit))
+    $fmtV = switch ($t.unit) { 'x' { '{0:N3}x (limit {1:N3}x)' } 'GB/s' { '{0:N2} GB/s (aim {1:N2} GB/s)' } default { '{0:N1} MiB (limit {1:N1} MiB)' } }
+    Write-Host ('  {0,-4}  {1,-52} {2}' -f ($t.pass ? 'PASS' : 'MISS'), $t.name, ($fmtV -f $t.value, $t.limit))
 }
 $missed = @($targets | Where-Object { -not $_.pass }).Count
 Write-Host ("{0} of {1} targets met." -f ($targets.Count - $missed), $targets.Count)
@@ -262,8 +292,10 @@ $results = [ordered]@{
         median_seconds = $_.Median; min_seconds = $_.Min; max_seconds = $_.Max; ratio_to_torch_load = $_.RatioToTorch
         peak_bytes_median = $_.PeakMedian; peak_bytes_max = $_.PeakMax; peak_ratio_to_torch_load = $_.PeakRatioToTorch
         seconds = @($_.Seconds); peak_bytes = @($_.Peak) } })
-    eager_big_to_memcpy = $eagerBig.Median / $memcpy
-    eager_big_to_memcpy_fresh = $eagerBig.Median / $memcpyFresh
+    eager_big_to_memcpy = if ($eagerBig) { $eagerBig.Median / $memcpy }
+    eager_big_to_memcpy_fresh = if ($eagerBig) { $eagerBig.Median / $memcpyFresh }
+    stats_big_gb_per_s = if ($statsBig) { $files.big.bytes / 1e9 / $statsBig.Median }
+    memcpy_gb_per_s = $files.big.bytes / 1e9 / $memcpy
     targets = @($targets | ForEach-Object { [ordered]@{ name = $_.name; value = $_.value; limit = $_.limit; pass = $_.pass } })
 }
 $jsonPath = Join-Path $WorkDir 'bench-results.json'

@@ -14,6 +14,8 @@
             Eager    $r = Import-TorchCheckpoint -LiteralPath <Path>
             Mmap     $r = Import-TorchCheckpoint -LiteralPath <Path> -Mmap
             Storage  $r = Get-TorchStorage -LiteralPath <Path>
+            Stats    $r = Measure-TorchTensor -LiteralPath <Path>          (load included)
+            StatsLoaded  the file imported first (untimed), then $r = Measure-TorchTensor -InputObject $loaded
         then VmHWM. Nothing in the result is touched before VmHWM is read; afterwards only its Count is
         taken, as a sanity check (items).
     Memcpy:
@@ -27,7 +29,7 @@
 #>
 [CmdletBinding()]
 param(
-    [Parameter(Mandatory)][ValidateSet('Eager', 'Mmap', 'Storage', 'Memcpy', 'MemcpyFresh')][string]$Method,
+    [Parameter(Mandatory)][ValidateSet('Eager', 'Mmap', 'Storage', 'Stats', 'StatsLoaded', 'Memcpy', 'MemcpyFresh')][string]$Method,
     [string]$ModulePath,
     [string]$Path,
     [string]$WarmupPath,
@@ -79,7 +81,10 @@ $null = switch ($Method) {
     'Eager'   { Import-TorchCheckpoint -LiteralPath $WarmupPath }
     'Mmap'    { Import-TorchCheckpoint -LiteralPath $WarmupPath -Mmap }
     'Storage' { Get-TorchStorage -LiteralPath $WarmupPath }
+    'Stats'   { Measure-TorchTensor -LiteralPath $WarmupPath }
+    'StatsLoaded' { Import-TorchCheckpoint -LiteralPath $WarmupPath | Measure-TorchTensor }
 }
+$loaded = if ($Method -eq 'StatsLoaded') { Import-TorchCheckpoint -LiteralPath $Path }
 [GC]::Collect(); [GC]::WaitForPendingFinalizers(); [GC]::Collect()
 
 $reset = Reset-PeakRss
@@ -89,9 +94,11 @@ switch ($Method) {
     'Eager'   { $sw.Start(); $r = Import-TorchCheckpoint -LiteralPath $Path; $sw.Stop() }
     'Mmap'    { $sw.Start(); $r = Import-TorchCheckpoint -LiteralPath $Path -Mmap; $sw.Stop() }
     'Storage' { $sw.Start(); $r = Get-TorchStorage -LiteralPath $Path; $sw.Stop() }
+    'Stats'   { $sw.Start(); $r = Measure-TorchTensor -LiteralPath $Path; $sw.Stop() }
+    'StatsLoaded' { $sw.Start(); $r = Measure-TorchTensor -InputObject $loaded; $sw.Stop() }
 }
 $hwmKiB = Get-StatusKiB 'VmHWM'
-$items = if ($r -is [Collections.ICollection]) { $r.Count } else { @($r).Count }   # dictionary keys / storages
+$items = if ($r -is [Collections.ICollection]) { $r.Count } else { @($r).Count }   # dictionary keys / storages / rows
 
 [ordered]@{
     seconds                   = $sw.Elapsed.TotalSeconds
