@@ -118,7 +118,7 @@ public static class CheckpointAudit
     /// </summary>
     private static void CheckValues(string path, AuditResult result, LoadLimits limits, CancellationToken cancel)
     {
-        var checkpoint = TorchLoader.Load(path, new TorchLoadOptions
+        var checkpoint = TensorStatistics.LoadForMeasuring(path, new TorchLoadOptions
         {
             WeightsOnly = false, Limits = limits, Cancellation = cancel, MapLocation = Devices.MapLocation.ToDevice("cpu"),
         });

@@ -70,6 +70,20 @@ public sealed record TensorStatistics
             $"Device '{device}' is not available here; Get-TorchDevice lists the devices.");
     }
 
+    /// <summary>
+    /// Loads a file to measure its values: zip checkpoints mapped (torch's mmap=True: the reduction reads the
+    /// page cache in place, nothing is copied into new memory first, which is most of an eager load's cost),
+    /// other formats and deflated records read eagerly. The caller disposes the storages.
+    /// </summary>
+    public static TorchCheckpoint LoadForMeasuring(string path, TorchLoadOptions options)
+    {
+        try { return TorchLoader.Load(path, options with { Mmap = true }); }
+        catch (TorchLoadException e) when (e.Reason is TorchLoadErrorReason.UnsupportedFormat or TorchLoadErrorReason.UnsupportedCompression)
+        {
+            return TorchLoader.Load(path, options with { Mmap = false });
+        }
+    }
+
     /// <summary>True when <paramref name="device"/> can run the reduction (cpu, or a present accelerator).</summary>
     public static bool IsDeviceAvailable(string device) => device == "cpu" || IlgpuBackend.Find(device == "cuda" ? "cuda:0" : device) is not null;
 }

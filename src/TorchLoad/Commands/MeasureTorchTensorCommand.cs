@@ -82,10 +82,10 @@ public sealed class MeasureTorchTensorCommand : TorchCmdletBase
     private void FromFiles(string[]? paths, bool literal)
     {
         foreach (var file in ResolvePaths(paths, literal))
-            Try(file, () => FromCheckpoint(TorchLoader.Load(file, LoadOptions()), file));
+            Try(file, () => FromCheckpoint(TensorStatistics.LoadForMeasuring(file, LoadOptions()), file));
     }
 
-    /// <summary>The load options of a file or stream: every storage to host memory (the reduction moves it where -Device says).</summary>
+    /// <summary>The load options of a file or stream: every storage in host memory (the reduction moves it where -Device says).</summary>
     private TorchLoadOptions LoadOptions() => new()
     {
         WeightsOnly = WeightsOnly, SafeGlobals = SafeGlobal ?? [], MapLocation = Core.Devices.MapLocation.ToDevice("cpu"), Cancellation = Cancellation,
