@@ -60,7 +60,7 @@ param(
 
     # Which cases: Load (torch.load against Import-TorchCheckpoint/-Mmap/Get-TorchStorage), Stats (torch's
     # statistics against Measure-TorchTensor on big.pt, issue 14) or All. memcpy runs with either.
-    [ValidateSet('All', 'Load', 'Stats')][string]$Cases = 'All',
+    [ValidateSet('All', 'Load', 'Stats')][string]$Only = 'All',
 
     # A command line that runs a Python with another torch for the statistics comparison (e.g. 'chroot
     # /srv/trixie python3'); WorkDir must be visible to it at the same path. Default: the bench's python.
@@ -155,12 +155,12 @@ if ($rereadGBps -lt 1) { Write-Warning 'big.pt re-read slower than 1 GB/s: it ma
 $childScript = Join-Path $benchDir 'Measure-Child.ps1'
 $timeScript = Join-Path $benchDir 'torch_load_time.py'
 $statsScript = Join-Path $benchDir 'torch_stats_time.py'
-$caseList = [System.Collections.Generic.List[object]]::new()
+$cases = [System.Collections.Generic.List[object]]::new()
 function Add-Case([string]$Id, [string]$Method, [string]$FileKey, [string]$Label, [string]$Exe, [string[]]$ArgList) {
-    $caseList.Add([pscustomobject]@{ Id = $Id; Method = $Method; File = $FileKey; Label = $Label; Exe = $Exe; Args = $ArgList
+    $cases.Add([pscustomobject]@{ Id = $Id; Method = $Method; File = $FileKey; Label = $Label; Exe = $Exe; Args = $ArgList
         Seconds = [System.Collections.Generic.List[double]]::new(); Peak = [System.Collections.Generic.List[double]]::new(); Items = $null })
 }
-foreach ($k in $(if ($Cases -ne 'Stats') { $files.Keys })) {
+foreach ($k in $(if ($Only -ne 'Stats') { $files.Keys })) {
     $p = $files[$k].path
     Add-Case "torch.$k" 'torch' $k 'torch.load' $python @($timeScript, $p, $small)
     if ($TorchWeightsOnly) { Add-Case "torchwo.$k" 'torchwo' $k 'torch.load(weights_only=True)' $python @($timeScript, $p, $small, '--weights-only') }
@@ -168,14 +168,14 @@ foreach ($k in $(if ($Cases -ne 'Stats') { $files.Keys })) {
         Add-Case "$($m[0]).$k" $m[0] $k $m[2] $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', $m[1], '-ModulePath', $ModulePath, '-Path', $p, '-WarmupPath', $small)
     }
 }
-if ($Cases -ne 'Load') {
+if ($Only -ne 'Load') {
     $p = $files.big.path
     $statsExe, $statsPre = if ($StatsPython) { $w = -split $StatsPython; $w[0], @($w | Select-Object -Skip 1) } else { $python, @() }
-    Add-Case 'torchstats.big' 'torchstats' 'big' 'torch statistics (load + per tensor)' $statsExe (@($statsPre) + @($statsScript, $p, $small))
+    Add-Case 'torchstats.big' 'torchstats' 'big' "torch statistics$(if ($StatsPython) { " ($StatsPython)" })" $statsExe (@($statsPre) + @($statsScript, $p, $small))
+    if ($StatsPython) { Add-Case 'torchstats.default.big' 'torchstats.default' 'big' "torch statistics ($python)" $python @($statsScript, $p, $small) }
     Add-Case 'stats.big' 'stats' 'big' 'Measure-TorchTensor -LiteralPath' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'Stats', '-ModulePath', $ModulePath, '-Path', $p, '-WarmupPath', $small)
     Add-Case 'statsloaded.big' 'statsloaded' 'big' 'Measure-TorchTensor (loaded object)' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'StatsLoaded', '-ModulePath', $ModulePath, '-Path', $p, '-WarmupPath', $small)
 }
-$cases = $caseList
 Add-Case 'memcpy' 'memcpy' $null 'memcpy 1 GiB (Buffer.MemoryCopy)' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'Memcpy')
 Add-Case 'memcpy.fresh' 'memcpy' $null 'memcpy 1 GiB into new memory' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'MemcpyFresh')
 
@@ -195,7 +195,7 @@ for ($round = 1 - $WarmupRounds; $round -le $Rounds; $round++) {
             $c.Seconds.Add([double]$m.seconds)
             if ($null -ne $m.peak_bytes_above_baseline) { $c.Peak.Add([double]$m.peak_bytes_above_baseline) }
             $c.Items = $m.items
-            $expected = @{ big = 64; many = 20000 }[$c.File]
+            $expected = @{ big = 64; many = 20000 }[$c.File]   # tensors, or statistics rows
             if ($expected -and $m.items -ne $expected) { Write-Warning "$($c.Id): $($m.items) items, expected $expected" }
         }
         '{0} {1:N1}' -f $c.Id, ([double]$m.seconds * 1000)

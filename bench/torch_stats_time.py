@@ -7,13 +7,32 @@ The obvious way, per tensor, in float64: x = t.double(); isnan/isinf/==0 counts;
 and norm over x[isfinite(x)], each read back with .item(). Untimed warm-up on <warmup.pt> first (lazy
 imports, allocator), then time.perf_counter around torch.load plus the statistics of every tensor.
 
-Output: {"seconds": s, "load_seconds": s, "items": tensors, "torch": version}
+Peak memory as in torch_load_time.py: VmHWM after the call minus VmRSS before it (VmHWM reset first).
+
+Output: {"seconds": s, "load_seconds": s, "peak_bytes_above_baseline": b, "items": tensors, "torch": version}
 """
 import json
 import sys
 import time
 
 import torch
+
+
+def status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def reset_hwm():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def statistics(t):
@@ -40,10 +59,14 @@ def main():
         sys.exit("usage: python3 torch_stats_time.py <file.pt> <warmup.pt>")
     path, warmup = sys.argv[1:]
     run(warmup)
+    reset = reset_hwm()
+    base = status_kib("VmRSS")
     t0 = time.perf_counter()
     rows, loaded = run(path)
     seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "load_seconds": loaded - t0, "items": len(rows), "torch": torch.__version__}))
+    hwm = status_kib("VmHWM")
+    print(json.dumps({"seconds": seconds, "load_seconds": loaded - t0, "peak_bytes_above_baseline": max(0, hwm - base) * 1024,
+                      "hwm_reset": reset, "items": len(rows), "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

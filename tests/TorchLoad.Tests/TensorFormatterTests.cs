@@ -1,5 +1,6 @@
 using System.Text.Json;
 using TorchLoad.Core;
+using TorchLoad.Core.Audit;
 using TorchLoad.Core.Pickle;
 using TorchLoad.Core.Tensors;
 
@@ -43,5 +44,16 @@ public sealed class TensorFormatterTests
         Assert.InRange(lines.Length, 3, 9);
         Assert.Contains("...", text);
         Assert.All(lines, l => Assert.True(l.Length <= 80, l));
+    }
+
+    [Fact]
+    public void Bits_dtypes_print_their_codes()
+    {
+        var path = Path.Combine(TensorStatisticsTests.RepoRoot, "..", "shared", "fixtures", "torch-2.6", "v3_bits.pt");
+        var root = TorchLoader.Load(path, new TorchLoadOptions()).Root;
+        var bits16 = TensorInfo.From(root, hash: false).Select(r => r.Tensor!).First(t => t.DType == TorchDType.Bits16);
+        var codes = ((ushort[])ElementConverter.ToArray(TorchDType.UInt16, bits16.ToByteArray())).Take(3).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var shown = System.Text.RegularExpressions.Regex.Matches(TensorFormatter.Repr(bits16), @"\d+").Select(m => m.Value).Take(3);
+        Assert.Equal(codes, shown);
     }
 }

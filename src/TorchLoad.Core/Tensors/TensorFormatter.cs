@@ -166,7 +166,9 @@ public static class TensorFormatter
         buffer.CopyTo(e / vpb * dtype.ElementSize, bytes);
         if (vpb > 1) bytes[0] = (byte)((bytes[0] >> (int)(e % vpb * (8 / vpb))) & ((1 << (8 / vpb)) - 1));
         var sign = t.IsNeg ? -1 : 1;
-        var value = ElementConverter.ToArray(dtype.Kind == DTypeKind.Bits || dtype == TorchDType.Float4E2M1FNx2 ? TorchDType.UInt8 : dtype, bytes.ToArray()).GetValue(0);
+        // bits and float4 pairs print as their codes (torch has no numbers for them)
+        var asType = dtype == TorchDType.Bits16 ? TorchDType.UInt16 : dtype.Kind == DTypeKind.Bits || dtype == TorchDType.Float4E2M1FNx2 ? TorchDType.UInt8 : dtype;
+        var value = ElementConverter.ToArray(asType, bytes.ToArray()).GetValue(0);
         Cell cell = value switch
         {
             Complex c => new Cell(sign * c.Real, sign * (t.IsConj ? -c.Imaginary : c.Imaginary), 0, 0),
