@@ -171,10 +171,10 @@ foreach ($k in $(if ($Only -ne 'Stats') { $files.Keys })) {
 if ($Only -ne 'Load') {
     $p = $files.big.path
     $statsExe, $statsPre = if ($StatsPython) { $w = -split $StatsPython; $w[0], @($w | Select-Object -Skip 1) } else { $python, @() }
-    Add-Case 'torchstats.big' 'torchstats' 'big' "torch statistics$(if ($StatsPython) { " ($StatsPython)" })" $statsExe (@($statsPre) + @($statsScript, $p, $small))
-    if ($StatsPython) { Add-Case 'torchstats.default.big' 'torchstats.default' 'big' "torch statistics ($python)" $python @($statsScript, $p, $small) }
+    Add-Case 'torchstats.big' 'torchstats' 'big' $(if ($StatsPython) { 'torch statistics, -StatsPython' } else { 'torch statistics' }) $statsExe (@($statsPre) + @($statsScript, $p, $small))
+    if ($StatsPython) { Add-Case 'torchstats.default.big' 'torchstats.default' 'big' 'torch statistics, bench python' $python @($statsScript, $p, $small) }
     Add-Case 'stats.big' 'stats' 'big' 'Measure-TorchTensor -LiteralPath' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'Stats', '-ModulePath', $ModulePath, '-Path', $p, '-WarmupPath', $small)
-    Add-Case 'statsloaded.big' 'statsloaded' 'big' 'Measure-TorchTensor (loaded object)' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'StatsLoaded', '-ModulePath', $ModulePath, '-Path', $p, '-WarmupPath', $small)
+    Add-Case 'statsloaded.big' 'statsloaded' 'big' 'Measure-TorchTensor, loaded object' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'StatsLoaded', '-ModulePath', $ModulePath, '-Path', $p, '-WarmupPath', $small)
 }
 Add-Case 'memcpy' 'memcpy' $null 'memcpy 1 GiB (Buffer.MemoryCopy)' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'Memcpy')
 Add-Case 'memcpy.fresh' 'memcpy' $null 'memcpy 1 GiB into new memory' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'MemcpyFresh')
