@@ -28,6 +28,7 @@
         'Get-TorchDevice'
         'Get-TorchTensor'
         'Test-TorchCheckpoint'
+        'Measure-TorchTensor'
         'Compare-TorchCheckpoint'
         'Export-TorchSafetensors'
     )

@@ -60,7 +60,15 @@ param(
 
     # A Debian 13 root with python3-torch 2.6 (chroot): the DCP inputs (bench/make_dcp_inputs.py) are made
     # there, and the DCP cases run when it exists (DCP needs torch 2.x; Debian 12's torch is 1.13).
-    [string]$TrixieRoot = '/srv/trixie'
+    [string]$TrixieRoot = '/srv/trixie',
+
+    # Which cases: Load (torch.load against Import-TorchCheckpoint/-Mmap/Get-TorchStorage), Stats (torch's
+    # statistics against Measure-TorchTensor on big.pt, issue 14) or All. memcpy runs with either.
+    [ValidateSet('All', 'Load', 'Stats')][string]$Only = 'All',
+
+    # A command line that runs a Python with another torch for the statistics comparison (e.g. 'chroot
+    # /srv/trixie python3'); WorkDir must be visible to it at the same path. Default: the bench's python.
+    [string]$StatsPython
 )
 
 $ErrorActionPreference = 'Stop'
@@ -171,12 +179,13 @@ if ($rereadGBps -lt 1) { Write-Warning 'big.pt re-read slower than 1 GB/s: it ma
 # --- 4. Rounds -------------------------------------------------------------------------------------------
 $childScript = Join-Path $benchDir 'Measure-Child.ps1'
 $timeScript = Join-Path $benchDir 'torch_load_time.py'
+$statsScript = Join-Path $benchDir 'torch_stats_time.py'
 $cases = [System.Collections.Generic.List[object]]::new()
 function Add-Case([string]$Id, [string]$Method, [string]$FileKey, [string]$Label, [string]$Exe, [string[]]$ArgList) {
     $cases.Add([pscustomobject]@{ Id = $Id; Method = $Method; File = $FileKey; Label = $Label; Exe = $Exe; Args = $ArgList
         Seconds = [System.Collections.Generic.List[double]]::new(); Peak = [System.Collections.Generic.List[double]]::new(); Items = $null })
 }
-foreach ($k in $files.Keys) {
+foreach ($k in $(if ($Only -ne 'Stats') { $files.Keys })) {
     $p = $files[$k].path
     Add-Case "torch.$k" 'torch' $k 'torch.load' $python @($timeScript, $p, $small)
     if ($TorchWeightsOnly) { Add-Case "torchwo.$k" 'torchwo' $k 'torch.load(weights_only=True)' $python @($timeScript, $p, $small, '--weights-only') }
@@ -190,6 +199,14 @@ if ($dcp) {
     Add-Case 'eager.big26' 'eager' 'big26' 'Import-TorchCheckpoint' $pwsh (& $child 'Eager' $dcpFiles.big26.path $small)
     Add-Case 'eager.bigdcp' 'eager' 'bigdcp' 'Import-TorchCheckpoint' $pwsh (& $child 'Eager' $dcpFiles.bigdcp.path $smallDcp)
     Add-Case 'list.manydcp' 'list' 'manydcp' 'Get-TorchTensor (no -Hash)' $pwsh (& $child 'List' $dcpFiles.manydcp.path $smallDcp)
+}
+if ($Only -ne 'Load') {
+    $p = $files.big.path
+    $statsExe, $statsPre = if ($StatsPython) { $w = -split $StatsPython; $w[0], @($w | Select-Object -Skip 1) } else { $python, @() }
+    Add-Case 'torchstats.big' 'torchstats' 'big' $(if ($StatsPython) { 'torch statistics, -StatsPython' } else { 'torch statistics' }) $statsExe (@($statsPre) + @($statsScript, $p, $small))
+    if ($StatsPython) { Add-Case 'torchstats.default.big' 'torchstats.default' 'big' 'torch statistics, bench python' $python @($statsScript, $p, $small) }
+    Add-Case 'stats.big' 'stats' 'big' 'Measure-TorchTensor -LiteralPath' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'Stats', '-ModulePath', $ModulePath, '-Path', $p, '-WarmupPath', $small)
+    Add-Case 'statsloaded.big' 'statsloaded' 'big' 'Measure-TorchTensor, loaded object' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'StatsLoaded', '-ModulePath', $ModulePath, '-Path', $p, '-WarmupPath', $small)
 }
 Add-Case 'memcpy' 'memcpy' $null 'memcpy 1 GiB (Buffer.MemoryCopy)' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'Memcpy')
 Add-Case 'memcpy.fresh' 'memcpy' $null 'memcpy 1 GiB into new memory' $pwsh @('-NoProfile', '-NonInteractive', '-File', $childScript, '-Method', 'MemcpyFresh')
@@ -210,7 +227,7 @@ for ($round = 1 - $WarmupRounds; $round -le $Rounds; $round++) {
             $c.Seconds.Add([double]$m.seconds)
             if ($null -ne $m.peak_bytes_above_baseline) { $c.Peak.Add([double]$m.peak_bytes_above_baseline) }
             $c.Items = $m.items
-            $expected = @{ big = 64; many = 20000; big26 = 64; bigdcp = 64; manydcp = 10000 }[$c.File]
+            $expected = @{ big = 64; many = 20000; big26 = 64; bigdcp = 64; manydcp = 10000 }[$c.File]   # tensors, or statistics rows
             if ($expected -and $m.items -ne $expected) { Write-Warning "$($c.Id): $($m.items) items, expected $expected" }
         }
         '{0} {1:N1}' -f $c.Id, ([double]$m.seconds * 1000)
@@ -231,12 +248,13 @@ foreach ($c in $cases) {
 }
 $byId = @{}; foreach ($c in $cases) { $byId[$c.Id] = $c }
 foreach ($c in $cases) {
-    $ref = if ($c.File) { $byId["torch.$($c.File)"] } else { $null }
+    $ref = if ($c.Method -in 'stats', 'statsloaded') { $byId['torchstats.big'] } elseif ($c.File) { $byId["torch.$($c.File)"] } else { $null }
     $c | Add-Member -NotePropertyName RatioToTorch -NotePropertyValue ($ref ? $c.Median / $ref.Median : $null)
     $c | Add-Member -NotePropertyName PeakRatioToTorch -NotePropertyValue (($ref -and $null -ne $c.PeakMedian -and $ref.PeakMedian) ? $c.PeakMedian / $ref.PeakMedian : $null)
 }
 $memcpy = $byId['memcpy'].Median
 $eagerBig = $byId['eager.big']
+$statsBig = $byId['stats.big']
 
 Write-Host ''
 Write-Host "TorchLoad benchmark: medians of $Rounds rounds (+$WarmupRounds discarded), warm page cache, each figure the call alone in its own process"
@@ -253,8 +271,14 @@ foreach ($c in $cases) {
         ($null -ne $c.PeakRatioToTorch ? ('{0:N3}x' -f $c.PeakRatioToTorch) : '-'))
 }
 $memcpyFresh = $byId['memcpy.fresh'].Median
-Write-Host ('eager 1 GiB / memcpy 1 GiB: {0:N2}x   (memcpy median {1:N1} ms; the target uses this one)' -f ($eagerBig.Median / $memcpy), ($memcpy * 1000))
-Write-Host ('eager 1 GiB / memcpy 1 GiB into new memory: {0:N2}x   (median {1:N1} ms; for information: the same page faults a load pays)' -f ($eagerBig.Median / $memcpyFresh), ($memcpyFresh * 1000))
+if ($eagerBig) {
+    Write-Host ('eager 1 GiB / memcpy 1 GiB: {0:N2}x   (memcpy median {1:N1} ms; the target uses this one)' -f ($eagerBig.Median / $memcpy), ($memcpy * 1000))
+    Write-Host ('eager 1 GiB / memcpy 1 GiB into new memory: {0:N2}x   (median {1:N1} ms; for information: the same page faults a load pays)' -f ($eagerBig.Median / $memcpyFresh), ($memcpyFresh * 1000))
+}
+if ($statsBig) {
+    $gb = $files.big.bytes / 1e9
+    Write-Host ('statistics of 1 GiB: Measure-TorchTensor {0:N2} GB/s with the load, {1:N2} GB/s on a loaded object; memcpy 1 GiB {2:N2} GB/s; torch statistics {3:N2} GB/s' -f ($gb / $statsBig.Median), ($gb / $byId['statsloaded.big'].Median), ($gb / $memcpy), ($gb / $byId['torchstats.big'].Median))
+}
 if ($dcp) {
     $dcpRatio = $byId['eager.bigdcp'].Median / $byId['eager.big26'].Median
     Write-Host ('DCP (torch {0}): eager 1 GiB folder / the same state dict as a torch.save file: {1:N3}x; Get-TorchTensor on a 10,000-key folder: {2:N1} ms' -f $dcp.torch, $dcpRatio, ($byId['list.manydcp'].Median * 1000))
@@ -263,6 +287,7 @@ Write-Host ('file sizes: big.pt {0:N0} bytes ({1:N1} MiB), many.pt {2:N0} bytes 
 Write-Host ''
 
 $targets = @(
+  if ($eagerBig) {
     @{ name = 'eager 1 GiB time <= 0.5x torch.load'; value = $byId['eager.big'].RatioToTorch; limit = 0.5; unit = 'x' }
     @{ name = 'eager 1 GiB time <= 2x memcpy'; value = $eagerBig.Median / $memcpy; limit = 2.0; unit = 'x' }
     @{ name = '-Mmap 1 GiB time <= 0.05x torch.load'; value = $byId['mmap.big'].RatioToTorch; limit = 0.05; unit = 'x' }
@@ -270,15 +295,20 @@ $targets = @(
     @{ name = '-Mmap 20,000 tensors time <= 0.25x torch.load'; value = $byId['mmap.many'].RatioToTorch; limit = 0.25; unit = 'x' }
     @{ name = 'eager 1 GiB peak memory <= file size + 100 MiB'; value = $eagerBig.PeakMedian / 1MB; limit = ($files.big.bytes + 100MB) / 1MB; unit = ' MiB' }
     @{ name = '-Mmap 1 GiB peak memory <= 100 MiB'; value = $byId['mmap.big'].PeakMedian / 1MB; limit = 100.0; unit = ' MiB' }
-    if ($dcp) {
-        @{ name = 'DCP: eager 1 GiB folder <= 1.2x its torch.save file'; value = $dcpRatio; limit = 1.2; unit = 'x' }
-        @{ name = 'DCP: Get-TorchTensor 10,000 keys <= 0.1 s'; value = $byId['list.manydcp'].Median; limit = 0.1; unit = ' s' }
-    }
-) | ForEach-Object { $_.pass = $_.value -le $_.limit; [pscustomobject]$_ }
+  }
+  if ($dcp) {
+    @{ name = 'DCP: eager 1 GiB folder <= 1.2x its torch.save file'; value = $dcpRatio; limit = 1.2; unit = 'x' }
+    @{ name = 'DCP: Get-TorchTensor 10,000 keys <= 0.1 s'; value = $byId['list.manydcp'].Median; limit = 0.1; unit = ' s' }
+  }
+  if ($statsBig) {
+    @{ name = 'Measure-TorchTensor 1 GiB <= 0.1x torch statistics'; value = $statsBig.RatioToTorch; limit = 0.1; unit = 'x' }
+    @{ name = 'Measure-TorchTensor 1 GiB, load included, >= 4 GB/s'; value = $files.big.bytes / 1e9 / $statsBig.Median; limit = 4.0; unit = 'GB/s' }
+  }
+) | ForEach-Object { $_.pass = if ($_.unit -eq "GB/s") { $_.value -ge $_.limit } else { $_.value -le $_.limit }; [pscustomobject]$_ }
 Write-Host 'Targets (ratios of medians from this run; peak = median of VmHWM - VmRSS before the call):'
 foreach ($t in $targets) {
-    $fmtV = switch ($t.unit) { 'x' { '{0:N3}x (limit {1:N3}x)' } ' s' { '{0:N3} s (limit {1:N3} s)' } default { '{0:N1} MiB (limit {1:N1} MiB)' } }
-    Write-Host ('  {0,-4}  {1,-48} {2}' -f ($t.pass ? 'PASS' : 'MISS'), $t.name, ($fmtV -f $t.value, $t.limit))
+    $fmtV = switch ($t.unit) { 'x' { '{0:N3}x (limit {1:N3}x)' } ' s' { '{0:N3} s (limit {1:N3} s)' } 'GB/s' { '{0:N2} GB/s (aim {1:N2} GB/s)' } default { '{0:N1} MiB (limit {1:N1} MiB)' } }
+    Write-Host ('  {0,-4}  {1,-52} {2}' -f ($t.pass ? 'PASS' : 'MISS'), $t.name, ($fmtV -f $t.value, $t.limit))
 }
 $missed = @($targets | Where-Object { -not $_.pass }).Count
 Write-Host ("{0} of {1} targets met." -f ($targets.Count - $missed), $targets.Count)
@@ -303,8 +333,10 @@ $results = [ordered]@{
         peak_bytes_median = $_.PeakMedian; peak_bytes_max = $_.PeakMax; peak_ratio_to_torch_load = $_.PeakRatioToTorch
         seconds = @($_.Seconds); peak_bytes = @($_.Peak) } })
     dcp = if ($dcp) { [ordered]@{ torch = $dcp.torch; dir = $dcp.dir; eager_folder_to_file = $dcpRatio; list_10000_keys_seconds = $byId['list.manydcp'].Median } } else { $null }
-    eager_big_to_memcpy = $eagerBig.Median / $memcpy
-    eager_big_to_memcpy_fresh = $eagerBig.Median / $memcpyFresh
+    eager_big_to_memcpy = if ($eagerBig) { $eagerBig.Median / $memcpy }
+    eager_big_to_memcpy_fresh = if ($eagerBig) { $eagerBig.Median / $memcpyFresh }
+    stats_big_gb_per_s = if ($statsBig) { $files.big.bytes / 1e9 / $statsBig.Median }
+    memcpy_gb_per_s = $files.big.bytes / 1e9 / $memcpy
     targets = @($targets | ForEach-Object { [ordered]@{ name = $_.name; value = $_.value; limit = $_.limit; pass = $_.pass } })
 }
 $jsonPath = Join-Path $WorkDir 'bench-results.json'

@@ -15,6 +15,8 @@
             Mmap     $r = Import-TorchCheckpoint -LiteralPath <Path> -Mmap
             Storage  $r = Get-TorchStorage -LiteralPath <Path>
             List     $r = Get-TorchTensor -LiteralPath <Path>   (no -Hash: a DCP folder's .metadata only)
+            Stats    $r = Measure-TorchTensor -LiteralPath <Path>          (load included)
+            StatsLoaded  the file imported first (untimed), then $r = Measure-TorchTensor -InputObject $loaded
         then VmHWM. Nothing in the result is touched before VmHWM is read; afterwards only its Count is
         taken, as a sanity check (items).
     Memcpy:
@@ -28,7 +30,7 @@
 #>
 [CmdletBinding()]
 param(
-    [Parameter(Mandatory)][ValidateSet('Eager', 'Mmap', 'Storage', 'List', 'Memcpy', 'MemcpyFresh')][string]$Method,
+    [Parameter(Mandatory)][ValidateSet('Eager', 'Mmap', 'Storage', 'List', 'Stats', 'StatsLoaded', 'Memcpy', 'MemcpyFresh')][string]$Method,
     [string]$ModulePath,
     [string]$Path,
     [string]$WarmupPath,
@@ -81,7 +83,10 @@ $null = switch ($Method) {
     'Mmap'    { Import-TorchCheckpoint -LiteralPath $WarmupPath -Mmap }
     'Storage' { Get-TorchStorage -LiteralPath $WarmupPath }
     'List'    { Get-TorchTensor -LiteralPath $WarmupPath }
+    'Stats'   { Measure-TorchTensor -LiteralPath $WarmupPath }
+    'StatsLoaded' { Import-TorchCheckpoint -LiteralPath $WarmupPath | Measure-TorchTensor }
 }
+$loaded = if ($Method -eq 'StatsLoaded') { Import-TorchCheckpoint -LiteralPath $Path }
 [GC]::Collect(); [GC]::WaitForPendingFinalizers(); [GC]::Collect()
 
 $reset = Reset-PeakRss
@@ -92,9 +97,11 @@ switch ($Method) {
     'Mmap'    { $sw.Start(); $r = Import-TorchCheckpoint -LiteralPath $Path -Mmap; $sw.Stop() }
     'Storage' { $sw.Start(); $r = Get-TorchStorage -LiteralPath $Path; $sw.Stop() }
     'List'    { $sw.Start(); $r = Get-TorchTensor -LiteralPath $Path; $sw.Stop() }
+    'Stats'   { $sw.Start(); $r = Measure-TorchTensor -LiteralPath $Path; $sw.Stop() }
+    'StatsLoaded' { $sw.Start(); $r = Measure-TorchTensor -InputObject $loaded; $sw.Stop() }
 }
 $hwmKiB = Get-StatusKiB 'VmHWM'
-$items = if ($r -is [Collections.ICollection]) { $r.Count } else { @($r).Count }   # dictionary keys / storages
+$items = if ($r -is [Collections.ICollection]) { $r.Count } else { @($r).Count }   # dictionary keys / storages / rows
 
 [ordered]@{
     seconds                   = $sw.Elapsed.TotalSeconds

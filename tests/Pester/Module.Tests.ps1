@@ -8,7 +8,7 @@ BeforeDiscovery {
     $expectedCmdlets = 'Import-TorchCheckpoint', 'Get-TorchStorage', 'Move-TorchStorage', 'Add-TorchSafeGlobal',
         'Get-TorchSafeGlobal', 'Clear-TorchSafeGlobal', 'Get-TorchDevice', 'Register-TorchLocationHandler',
         'Get-TorchLocationHandler', 'Reset-TorchLocationHandler', 'Get-TorchTensor', 'Test-TorchCheckpoint',
-        'Compare-TorchCheckpoint', 'Export-TorchSafetensors'
+        'Compare-TorchCheckpoint', 'Export-TorchSafetensors', 'Measure-TorchTensor'
     $common = @([System.Management.Automation.Cmdlet]::CommonParameters) + 'UseTransaction'
     $commands = @(Get-Command -Module TorchLoad -CommandType Cmdlet)
     $cmdletCases = @($commands | ForEach-Object { @{ Name = $_.Name } })
@@ -28,7 +28,7 @@ BeforeAll {
     $expectedCmdlets = 'Import-TorchCheckpoint', 'Get-TorchStorage', 'Move-TorchStorage', 'Add-TorchSafeGlobal',
         'Get-TorchSafeGlobal', 'Clear-TorchSafeGlobal', 'Get-TorchDevice', 'Register-TorchLocationHandler',
         'Get-TorchLocationHandler', 'Reset-TorchLocationHandler', 'Get-TorchTensor', 'Test-TorchCheckpoint',
-        'Compare-TorchCheckpoint', 'Export-TorchSafetensors'
+        'Compare-TorchCheckpoint', 'Export-TorchSafetensors', 'Measure-TorchTensor'
 }
 
 Describe 'TorchLoad manifest' {

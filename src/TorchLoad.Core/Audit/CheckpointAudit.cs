@@ -10,7 +10,11 @@ public enum AuditVerdict { Safe, Unsafe, Corrupt, Unsupported }
 
 /// <summary>A global a checkpoint names, with what safe mode thinks of it.</summary>
 /// <param name="Verdict"><c>Allowed</c> (loads in safe mode), <c>Dangerous</c> (known code-execution or I/O gadget) or <c>Unknown</c>.</param>
-public sealed record GlobalFinding(string Name, string Verdict, int Count);
+public sealed record GlobalFinding(string Name, string Verdict, int Count)
+{
+    /// <summary>One readable line: <c>builtins.eval (Dangerous, 2x)</c>.</summary>
+    public override string ToString() => Count > 1 ? $"{Name} ({Verdict}, {Count}x)" : $"{Name} ({Verdict})";
+}
 
 /// <summary>The result of auditing one checkpoint: plain values only, so it survives remoting and jobs.</summary>
 public sealed class AuditResult
@@ -29,6 +33,13 @@ public sealed class AuditResult
     public int TensorCount { get; internal set; }
     public long StorageBytes { get; internal set; }
     public int RecordCount { get; internal set; }
+
+    /// <summary>With -CheckValues: how many tensors hold NaN or ±Inf (each also a finding); null when values were not read.</summary>
+    public int? NonFiniteTensorCount { get; internal set; }
+
+    /// <summary>The file name without its folder, for tables.</summary>
+    public string Name => System.IO.Path.GetFileName(Path);
+
     public bool IsSafe => Verdict == AuditVerdict.Safe;
     public override string ToString() => $"{Verdict} {Path}";
 }
@@ -41,18 +52,24 @@ public sealed class AuditResult
 /// </summary>
 public static class CheckpointAudit
 {
-    public static AuditResult Audit(string path, IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default)
+    /// <param name="checkValues">Also reads every tensor's values (a second, full load; nothing executed) and adds a finding per tensor holding NaN or ±Inf; the verdict is not changed by it.</param>
+    public static AuditResult Audit(string path, IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default, bool checkValues = false)
     {
-        if (ShardedCheckpoint.IsIndex(path)) return AuditShards(path, safeGlobals, verifyCrc, limits, cancel);
-        if (Dcp.DcpFolder.TryResolve(path, out var folder)) return Dcp.DcpAudit.Audit(folder, AllowedGlobals(safeGlobals), verifyCrc, limits ?? LoadLimits.Default, cancel);
-        return Audit(() => new FileSource(path), path, safeGlobals, verifyCrc, limits, cancel);
+        if (ShardedCheckpoint.IsIndex(path)) return AuditShards(path, safeGlobals, verifyCrc, limits, cancel, checkValues);
+        if (Dcp.DcpFolder.TryResolve(path, out var folder))
+        {
+            var dcp = Dcp.DcpAudit.Audit(folder, AllowedGlobals(safeGlobals), verifyCrc, limits ?? LoadLimits.Default, cancel);
+            if (checkValues && dcp.ErrorId is null) CheckValues(options => TensorStatistics.LoadForMeasuring(path, options), dcp, limits ?? LoadLimits.Default, cancel);
+            return dcp;
+        }
+        return Audit(() => new FileSource(path), path, safeGlobals, verifyCrc, limits, cancel, checkValues);
     }
 
     /// <summary>Audits a checkpoint read from a stream (from its position; non-seekable streams are buffered, see TorchLoader.Load).</summary>
-    public static AuditResult Audit(Stream stream, string name = "(stream)", IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default)
+    public static AuditResult Audit(Stream stream, string name = "(stream)", IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default, bool checkValues = false)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        return Audit(() => FileSource.FromStream(stream, (limits ?? LoadLimits.Default).MaxStreamBytes, name), name, safeGlobals, verifyCrc, limits, cancel);
+        return Audit(() => FileSource.FromStream(stream, (limits ?? LoadLimits.Default).MaxStreamBytes, name), name, safeGlobals, verifyCrc, limits, cancel, checkValues);
     }
 
     /// <summary>The session's safe globals plus the call's; os/sys/posix/nt are refused, as for a load.</summary>
@@ -64,10 +81,10 @@ public static class CheckpointAudit
     }
 
     /// <summary>
-    /// One source, opened once for the load and the CRC check. A file that changes while it is audited gives
-    /// CheckpointChanged (thrown: an error row, not a verdict about bytes that were never one file).
+    /// One source, opened once for the load, the CRC check and the value check. A file that changes while it is
+    /// audited gives CheckpointChanged (thrown: an error row, not a verdict about bytes that were never one file).
     /// </summary>
-    private static AuditResult Audit(Func<FileSource> open, string path, IReadOnlyCollection<string>? safeGlobals, bool verifyCrc, LoadLimits? limits, CancellationToken cancel)
+    private static AuditResult Audit(Func<FileSource> open, string path, IReadOnlyCollection<string>? safeGlobals, bool verifyCrc, LoadLimits? limits, CancellationToken cancel, bool checkValues)
     {
         var result = new AuditResult { Path = path };
         var named = new List<string>();
@@ -94,6 +111,7 @@ public static class CheckpointAudit
             result.RecordCount = checkpoint.Records.Count;
             result.Findings.AddRange(checkpoint.Warnings);
             if (checkpoint.Format == "zip" && verifyCrc) VerifyCrcs(source, result, options.Limits, cancel);
+            if (checkValues) CheckValues(o => TensorStatistics.LoadForMeasuring(source, o), result, options.Limits, cancel);
             if (source.HasChanged) throw source.Changed();
         }
         catch (TorchLoadException e) when (e.Reason is not (TorchLoadErrorReason.Cancelled or TorchLoadErrorReason.CheckpointChanged))
@@ -147,8 +165,44 @@ public static class CheckpointAudit
                 : AuditVerdict.Corrupt;
     }
 
+    /// <summary>
+    /// Every tensor's values, for NaN and ±Inf: one finding per tensor that holds any. The load is permissive
+    /// (unknown classes become inert objects, nothing runs) so an Unsafe file is checked too.
+    /// </summary>
+    private static void CheckValues(Func<TorchLoadOptions, TorchCheckpoint> load, AuditResult result, LoadLimits limits, CancellationToken cancel)
+    {
+        var checkpoint = load(new TorchLoadOptions
+        {
+            WeightsOnly = false, Limits = limits, Cancellation = cancel, MapLocation = Devices.MapLocation.ToDevice("cpu"),
+        });
+        try
+        {
+            var measured = new Dictionary<Tensors.TorchTensor, TensorStatistics?>(ReferenceEqualityComparer.Instance);
+            var count = 0;
+            foreach (var row in TensorInfo.From(checkpoint.Root, hash: false))
+            {
+                cancel.ThrowIfCancellationRequested();
+                var t = row.Tensor!;
+                if (!measured.TryGetValue(t, out var stats))
+                {
+                    try { stats = TensorStatistics.Measure(row.Name, t, cancel: cancel); }
+                    catch (InvalidOperationException) { stats = null; } // meta tensors: no values
+                    measured[t] = stats;
+                }
+                if (stats is not { HasNonFinite: true }) continue;
+                count++;
+                result.Findings.Add($"Non-finite values in {row.Name}: {stats.NaNCount} NaN and {stats.InfCount} Inf of {stats.ElementCount} ({t.DType}, shape ({string.Join(", ", t.Shape)}))");
+            }
+            result.NonFiniteTensorCount = count;
+        }
+        finally
+        {
+            foreach (var s in checkpoint.Storages) s.Dispose();
+        }
+    }
+
     /// <summary>A sharded checkpoint: every shard audited, one result; the worst verdict wins (Unsafe, Corrupt, Unsupported, Safe).</summary>
-    private static AuditResult AuditShards(string indexPath, IReadOnlyCollection<string>? safeGlobals, bool verifyCrc, LoadLimits? limits, CancellationToken cancel)
+    private static AuditResult AuditShards(string indexPath, IReadOnlyCollection<string>? safeGlobals, bool verifyCrc, LoadLimits? limits, CancellationToken cancel, bool checkValues)
     {
         var result = new AuditResult { Path = indexPath, Format = "sharded" };
         IReadOnlyList<string> shards;
@@ -160,7 +214,7 @@ public static class CheckpointAudit
             result.Verdict = AuditVerdict.Corrupt;
             return result;
         }
-        var parts = shards.Select(s => Audit(s, safeGlobals, verifyCrc, limits, cancel)).ToList();
+        var parts = shards.Select(s => Audit(s, safeGlobals, verifyCrc, limits, cancel, checkValues)).ToList();
         foreach (var g in parts.SelectMany(p => p.Globals).GroupBy(g => (g.Name, g.Verdict)))
             result.Globals.Add(new GlobalFinding(g.Key.Name, g.Key.Verdict, g.Sum(x => x.Count)));
         foreach (var p in parts) result.Findings.AddRange(p.Findings.Select(f => $"{System.IO.Path.GetFileName(p.Path)}: {f}"));
@@ -168,6 +222,7 @@ public static class CheckpointAudit
         result.StorageBytes = parts.Sum(p => p.StorageBytes);
         result.TensorCount = parts.Sum(p => p.TensorCount);
         result.RecordCount = parts.Count;
+        if (checkValues) result.NonFiniteTensorCount = parts.Sum(p => p.NonFiniteTensorCount ?? 0);
         result.ErrorId = parts.Select(p => p.ErrorId).FirstOrDefault(e => e is not null);
         // the index must agree with the shards (every tensor where it says, no tensor twice): a metadata-only merge checks it
         var consistent = true;

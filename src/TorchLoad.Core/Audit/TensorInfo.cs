@@ -86,7 +86,7 @@ public sealed class TensorInfo
         ElementCount = t.ElementCount,
         ByteLength = ShapeMath.TryBytes(t.Layout == TorchLayout.Strided ? t.ElementCount : t.Values?.ElementCount ?? 0, t.DType.ElementSize, out var bytes) ? bytes : long.MaxValue,
         Layout = t.Layout.Name,
-        Device = t.Storage is { Buffer: null } ? t.Location : t.Device, // metadata-only listing: where it was saved
+        Device = t.Device ?? t.Location, // metadata-only listing: where it was saved
         StorageKey = t.Storage?.Key,
         IsParameter = t.IsParameter,
         RequiresGrad = t.RequiresGrad,

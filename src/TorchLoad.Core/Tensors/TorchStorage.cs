@@ -29,8 +29,11 @@ public sealed class TorchStorage : IDisposable
     /// <summary>The device tag saved in the file (<c>cpu</c>, <c>cuda:0</c>, <c>mps</c>).</summary>
     public string Location { get; }
 
-    /// <summary>Where the bytes live now (<c>cpu</c>, <c>cuda:0</c>, <c>ilgpu-cpu</c>), or <c>meta</c> when not loaded.</summary>
-    public string Device => Buffer?.Device ?? "meta";
+    /// <summary>Where the bytes live now (<c>cpu</c>, <c>cuda:0</c>, <c>ilgpu-cpu</c>); null while not loaded (listed from metadata only).</summary>
+    public string? Device => Buffer?.Device;
+
+    /// <summary>False for a storage listed from metadata only (its bytes were not read).</summary>
+    public bool IsLoaded => Buffer is not null;
 
     /// <summary>The zip record or legacy part the bytes come from.</summary>
     public string? RecordName { get; internal set; }
@@ -88,5 +91,5 @@ public sealed class TorchStorage : IDisposable
         if (ViewOf is null) Buffer?.Dispose();
     }
 
-    public override string ToString() => $"{DType}[{ElementCount}] key={Key} location={Location} device={Device}";
+    public override string ToString() => $"{DType}[{ElementCount}] key={Key} location={Location} device={Device ?? "(not loaded)"}";
 }

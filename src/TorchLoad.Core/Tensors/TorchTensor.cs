@@ -45,8 +45,8 @@ public sealed class TorchTensor
     /// <summary>The device tag saved for the tensor: its storage's location, or the rebuilt device.</summary>
     public string Location => DeviceOverride ?? Storage?.Location ?? "meta";
 
-    /// <summary>Where the data lives now.</summary>
-    public string Device => DeviceOverride ?? Storage?.Device ?? Values?.Device ?? "meta";
+    /// <summary>Where the data lives now: <c>meta</c> for a meta tensor, null while its storage is not loaded (metadata-only listings).</summary>
+    public string? Device => DeviceOverride ?? (Storage is { } s ? s.Device : Values is { } v ? v.Device : "meta");
 
     /// <summary>Number of elements (long.MaxValue when the shape's product does not fit, e.g. a hostile sparse size).</summary>
     public long ElementCount => IsNested ? NestedElementCount() : ShapeMath.CountSaturating(Shape);
@@ -169,10 +169,13 @@ public sealed class TorchTensor
         return copy;
     }
 
+    /// <summary>The tensor as torch prints it (a header line, then torch's repr with a summarised values preview); the default view.</summary>
+    public string ToTorchString() => TensorFormatter.Format(this);
+
     public override string ToString()
     {
         var kind = Layout == TorchLayout.Strided ? "" : $" {Layout}";
-        return $"{(IsParameter ? "Parameter" : "Tensor")}{kind} {DType}[{string.Join(", ", Shape)}] on {Device}";
+        return $"{(IsParameter ? "Parameter" : "Tensor")}{kind} {DType}[{string.Join(", ", Shape)}] on {Device ?? "(not loaded)"}";
     }
 }
 

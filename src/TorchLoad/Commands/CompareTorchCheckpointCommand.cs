@@ -21,6 +21,20 @@ public sealed class CompareTorchCheckpointCommand : TorchCmdletBase
     [Parameter]
     public SwitchParameter IncludeEqual { get; set; }
 
+    /// <summary>torch.allclose's atol: values within AbsoluteTolerance + RelativeTolerance·|difference| are not a change.</summary>
+    [Parameter]
+    [ValidateRange(0.0, double.MaxValue)]
+    public double AbsoluteTolerance { get; set; }
+
+    /// <summary>torch.allclose's rtol.</summary>
+    [Parameter]
+    [ValidateRange(0.0, double.MaxValue)]
+    public double RelativeTolerance { get; set; }
+
+    /// <summary>NaN equals NaN (torch.allclose's equal_nan).</summary>
+    [Parameter]
+    public SwitchParameter EqualNaN { get; set; }
+
     [Parameter]
     public bool WeightsOnly { get; set; } = true;
 
@@ -35,9 +49,15 @@ public sealed class CompareTorchCheckpointCommand : TorchCmdletBase
         Try(DifferenceObject, () =>
         {
             _reference ??= Rows(ReferenceObject);
-            foreach (var d in CheckpointComparison.Compare(_reference, Rows(DifferenceObject), IncludeEqual)) WriteObject(d);
+            foreach (var d in CheckpointComparison.Compare(_reference, Rows(DifferenceObject), IncludeEqual, Tolerance())) WriteObject(d);
         });
     }
+
+    /// <summary>Exact comparison unless a tolerance or -EqualNaN is given; a tolerance not given is 0.</summary>
+    private Tolerance? Tolerance() =>
+        MyInvocation.BoundParameters.ContainsKey(nameof(AbsoluteTolerance)) || MyInvocation.BoundParameters.ContainsKey(nameof(RelativeTolerance)) || EqualNaN
+            ? new Tolerance(AbsoluteTolerance, RelativeTolerance, EqualNaN)
+            : null;
 
     private List<TensorInfo> Rows(object? value)
     {

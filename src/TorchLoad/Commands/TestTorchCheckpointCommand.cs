@@ -39,6 +39,10 @@ public sealed class TestTorchCheckpointCommand : TorchCmdletBase
     [Parameter]
     public SwitchParameter SkipCrc { get; set; }
 
+    /// <summary>Also reads every tensor's values: a finding per tensor holding NaN or Inf, and NonFiniteTensorCount.</summary>
+    [Parameter]
+    public SwitchParameter CheckValues { get; set; }
+
     /// <summary>Returns only $true (Safe) or $false per file.</summary>
     [Parameter]
     public SwitchParameter Quiet { get; set; }
@@ -51,13 +55,13 @@ public sealed class TestTorchCheckpointCommand : TorchCmdletBase
             return;
         }
         foreach (var file in ResolvePaths(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
-            Try(file, () => Write(CheckpointAudit.Audit(file, SafeGlobal ?? [], verifyCrc: !SkipCrc, cancel: Cancellation)));
+            Try(file, () => Write(CheckpointAudit.Audit(file, SafeGlobal ?? [], verifyCrc: !SkipCrc, cancel: Cancellation, checkValues: CheckValues)));
     }
 
     protected override void EndProcessing() => EndInputStreams(AuditStream);
 
     private void AuditStream(Stream stream, string name) =>
-        Try(name, () => Write(CheckpointAudit.Audit(stream, name, SafeGlobal ?? [], verifyCrc: !SkipCrc, LoadLimits.Default with { MaxStreamBytes = MaxStreamBytes }, Cancellation)));
+        Try(name, () => Write(CheckpointAudit.Audit(stream, name, SafeGlobal ?? [], verifyCrc: !SkipCrc, LoadLimits.Default with { MaxStreamBytes = MaxStreamBytes }, Cancellation, CheckValues)));
 
     private void Write(AuditResult result)
     {
