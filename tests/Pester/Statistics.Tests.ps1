@@ -8,7 +8,8 @@ BeforeAll {
     Import-Module "$repo/module/TorchLoad.psd1" -Force
     $data = "$repo/tests/TorchLoad.Tests/Data"
     $sample = "$repo/samples/sd_conv_linear.pt"
-    $fixtures = (Resolve-Path "$repo/../shared/fixtures").Path
+    $fixtures = (Resolve-Path "$repo/tests/fixtures").Path
+    function Get-ErrorId($ErrorRecord) { ($ErrorRecord.FullyQualifiedErrorId -split ',')[0] }
 }
 
 Describe 'Measure-TorchTensor' {
@@ -69,6 +70,40 @@ Describe 'Measure-TorchTensor' {
         $rows = Measure-TorchTensor "$fixtures/bad/builtins_eval_in_legacy.pt", $sample -ErrorVariable e -ErrorAction SilentlyContinue
         $e[0].FullyQualifiedErrorId | Should -BeLike 'UnsafeGlobal,*'
         @($rows).Count | Should -Be 4
+    }
+}
+
+Describe 'Measure-TorchTensor and -CheckValues from streams, folders and changed files' {
+    It 'measures a checkpoint from a byte array and a non-seekable stream as from its path' {
+        $expected = @(Measure-TorchTensor $sample | ForEach-Object { '{0} {1} {2:R} {3:R}' -f $_.Name, $_.ElementCount, $_.Mean, $_.Std })
+        $bytes = [IO.File]::ReadAllBytes($sample)
+        @(Measure-TorchTensor -InputStream $bytes | ForEach-Object { '{0} {1} {2:R} {3:R}' -f $_.Name, $_.ElementCount, $_.Mean, $_.Std }) | Should -Be $expected
+        $packed = [IO.MemoryStream]::new()
+        $gz = [IO.Compression.GZipStream]::new($packed, [IO.Compression.CompressionLevel]::Fastest, $true); $gz.Write($bytes, 0, $bytes.Length); $gz.Dispose()
+        $packed.Position = 0
+        $unpacked = [IO.Compression.GZipStream]::new($packed, [IO.Compression.CompressionMode]::Decompress)
+        try { @(Measure-TorchTensor -InputStream $unpacked | ForEach-Object { '{0} {1} {2:R} {3:R}' -f $_.Name, $_.ElementCount, $_.Mean, $_.Std }) | Should -Be $expected }
+        finally { $unpacked.Dispose() }
+    }
+
+    It '-CheckValues reads a stream and a DCP folder too' {
+        (Test-TorchCheckpoint -InputStream ([IO.File]::ReadAllBytes("$data/allclose-reference.pt")) -CheckValues).NonFiniteTensorCount | Should -Be 3
+        $dcp = Test-TorchCheckpoint "$fixtures/dcp/model_plain" -CheckValues
+        $dcp.Verdict | Should -Be 'Safe'
+        $dcp.NonFiniteTensorCount | Should -Be 0
+        @(Measure-TorchTensor "$fixtures/dcp/model_plain").Count | Should -Be @(Get-TorchTensor "$fixtures/dcp/model_plain").Count
+    }
+
+    It 'gives CheckpointChanged, not a crash, for an -Mmap checkpoint whose file was truncated' {
+        $copy = Join-Path ([IO.Path]::GetTempPath()) "tl-stats-$PID.pt"
+        Copy-Item $sample $copy
+        try {
+            $sd = Import-TorchCheckpoint $copy -Mmap
+            $fs = [IO.FileStream]::new($copy, 'Open', 'Write', 'ReadWrite'); try { $fs.SetLength(100) } finally { $fs.Dispose() }
+            $null = $sd | Measure-TorchTensor -ErrorVariable err -ErrorAction SilentlyContinue
+            @($err).Count | Should -BeGreaterThan 0
+            Get-ErrorId $err[0] | Should -Be 'CheckpointChanged'
+        } finally { Remove-Item $copy -ErrorAction Ignore }
     }
 }
 

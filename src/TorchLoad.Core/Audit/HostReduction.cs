@@ -39,7 +39,20 @@ internal static class HostReduction
         var size = values.ElementSize;
         var chunks = (count + ChunkElements - 1) / ChunkElements;
         var partials = new ValueMoments[chunks];
-        Parallel.For(0, chunks, new ParallelOptions { CancellationToken = cancel },
+        try
+        {
+            CopyAndReduce();
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            // a file that changed (CheckpointChanged) or a device error: surfaced as itself, not wrapped
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
+        var total = ValueMoments.Empty;
+        foreach (ref readonly var p in partials.AsSpan()) total.Merge(p);
+        return total;
+
+        void CopyAndReduce() => Parallel.For(0, chunks, new ParallelOptions { CancellationToken = cancel },
             () => new HostBuffer(ChunkElements * size),
             (c, _, local) =>
             {
@@ -50,9 +63,6 @@ internal static class HostReduction
                 return local;
             },
             local => local.Dispose());
-        var total = ValueMoments.Empty;
-        foreach (ref readonly var p in partials.AsSpan()) total.Merge(p);
-        return total;
     }
 
     private static unsafe ValueMoments Reduce(byte* data, TensorValues values, CancellationToken cancel)

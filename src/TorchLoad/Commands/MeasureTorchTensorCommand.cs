@@ -27,6 +27,16 @@ public sealed class MeasureTorchTensorCommand : TorchCmdletBase
     [ValidateNotNullOrEmpty]
     public string[]? LiteralPath { get; set; }
 
+    /// <summary>A checkpoint as a stream or byte array (torch.load's file object); non-seekable streams are buffered up to -MaxStreamBytes.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = InputStreamSet)]
+    [StreamInput]
+    public Stream? InputStream { get; set; }
+
+    [Parameter(ParameterSetName = InputStreamSet)]
+    [Parameter(ParameterSetName = InputSet)]
+    [ValidateRange(1L, long.MaxValue)]
+    public long MaxStreamBytes { get; set; } = LoadLimits.Default.MaxStreamBytes;
+
     /// <summary>A loaded checkpoint, a tensor, or Get-TorchTensor rows of a loaded object.</summary>
     [Parameter(Mandatory = true, ParameterSetName = InputSet, ValueFromPipeline = true)]
     [AllowNull]
@@ -45,10 +55,14 @@ public sealed class MeasureTorchTensorCommand : TorchCmdletBase
 
     [Parameter(ParameterSetName = PathSet)]
     [Parameter(ParameterSetName = LiteralPathSet)]
+    [Parameter(ParameterSetName = InputStreamSet)]
+    [Parameter(ParameterSetName = InputSet)]
     public bool WeightsOnly { get; set; } = true;
 
     [Parameter(ParameterSetName = PathSet)]
     [Parameter(ParameterSetName = LiteralPathSet)]
+    [Parameter(ParameterSetName = InputStreamSet)]
+    [Parameter(ParameterSetName = InputSet)]
     [ArgumentCompleter(typeof(SafeGlobalCompleter))]
     public string[]? SafeGlobal { get; set; }
 
@@ -64,10 +78,12 @@ public sealed class MeasureTorchTensorCommand : TorchCmdletBase
 
     protected override void ProcessRecord()
     {
+        if (ParameterSetName == InputStreamSet) { ProcessInputStream(InputStream!, FromStream); return; }
         if (ParameterSetName == InputSet)
         {
             var input = InputObject is PSObject p ? p.BaseObject : InputObject;
             if (TryGetPipedPath(input, out var piped, out var literal)) { FromFiles([piped], literal); return; }
+            if (AsInputStream(input) is { } stream) { ProcessInputStream(stream, FromStream); return; }
             if (input is TensorInfo row)
             {
                 if (_patterns.Length == 0 || _patterns.Any(p => p.IsMatch(row.Name))) Try(row.Name, () => Measure(row.Name, row.Tensor!, row.Path));
@@ -85,10 +101,15 @@ public sealed class MeasureTorchTensorCommand : TorchCmdletBase
             Try(file, () => FromCheckpoint(TensorStatistics.LoadForMeasuring(file, LoadOptions()), file));
     }
 
+    protected override void EndProcessing() => EndInputStreams(FromStream);
+
+    private void FromStream(Stream stream, string name) => Try(name, () => FromCheckpoint(TorchLoader.Load(stream, LoadOptions(), name), name));
+
     /// <summary>The load options of a file or stream: every storage in host memory (the reduction moves it where -Device says).</summary>
     private TorchLoadOptions LoadOptions() => new()
     {
         WeightsOnly = WeightsOnly, SafeGlobals = SafeGlobal ?? [], MapLocation = Core.Devices.MapLocation.ToDevice("cpu"), Cancellation = Cancellation,
+        Limits = LoadLimits.Default with { MaxStreamBytes = MaxStreamBytes },
     };
 
     /// <summary>A checkpoint this command loaded (file, or a stream later): measured, then its memory freed at once.</summary>
