@@ -55,6 +55,23 @@ Describe 'Measure-TorchTensor' {
         }
     }
 
+    It 'measures storages already on ilgpu-cpu in place, and on the host through a copy' {
+        $sd = Import-TorchCheckpoint $sample
+        $cpu = Measure-TorchTensor -InputObject $sd
+        $sd | Move-TorchStorage -Device ilgpu-cpu
+        $sd['0.weight'].Device | Should -Be 'ilgpu-cpu'
+        foreach ($device in 'ilgpu-cpu', 'cpu') {
+            $rows = Measure-TorchTensor -InputObject $sd -Device $device
+            for ($i = 0; $i -lt $cpu.Count; $i++) {
+                $rows[$i].Min | Should -Be $cpu[$i].Min
+                [Math]::Abs($rows[$i].Mean - $cpu[$i].Mean) | Should -BeLessOrEqual (1e-12 * [Math]::Abs($cpu[$i].L2Norm))
+            }
+        }
+        $text = $sd['3.bias'] | Out-String -Width 80
+        $text | Should -Match 'Tensor float32 \(5\) on ilgpu-cpu'
+        $text | Should -Match "device='ilgpu-cpu'"
+    }
+
     It 'ends with DeviceUnavailable for a device that is not there' {
         { Measure-TorchTensor $sample -Device 'cuda:7' -ErrorAction Stop } | Should -Throw -ErrorId 'DeviceUnavailable,TorchLoad.Commands.MeasureTorchTensorCommand'
     }
