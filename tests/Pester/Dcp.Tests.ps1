@@ -1,13 +1,13 @@
 #requires -Version 7.4
 # DCP checkpoint folders through the cmdlets (issue 12): folders in pipelines, listing from .metadata alone,
 # hashes comparable with torch.save files, chunk rows, the audit, the safetensors export policy.
-# Expected values come from the manifests of ../shared/fixtures/dcp and tests/fixtures/dcp-generated.
+# Expected values come from the manifests of tests/fixtures/dcp and tests/fixtures/dcp-generated.
 # Fixtures are read in place and never modified; changed copies live in $TestDrive.
 
 BeforeAll {
     $repo = (Resolve-Path "$PSScriptRoot/../..").Path
     Import-Module "$repo/module/TorchLoad.psd1" -Force
-    $dcp = (Resolve-Path "$repo/../shared/fixtures/dcp").Path
+    $dcp = (Resolve-Path "$repo/tests/fixtures/dcp").Path
     $generated = "$repo/tests/fixtures/dcp-generated"
     $script:manifest = Get-Content -LiteralPath "$dcp/manifest.json" -Raw | ConvertFrom-Json -AsHashtable -Depth 500
     function Get-ErrorId($ErrorRecord) { ($ErrorRecord.FullyQualifiedErrorId -split ',')[0] }

@@ -7,7 +7,7 @@ BeforeAll {
     Import-Module "$repo/module/TorchLoad.psd1" -Force
     $data = "$repo/tests/TorchLoad.Tests/Data"
     $sample = "$repo/samples/sd_conv_linear.pt"
-    $fixtures = (Resolve-Path "$repo/../shared/fixtures").Path
+    $fixtures = (Resolve-Path "$repo/tests/fixtures").Path
     function Get-Lines([object[]]$InputObject, [int]$Width, [switch]$List) {
         $text = if ($List) { $InputObject | Format-List | Out-String -Width $Width } else { $InputObject | Out-String -Width $Width }
         @($text -split "`r?`n" | Where-Object { $_.Trim() })

@@ -49,7 +49,7 @@ public sealed class TensorFormatterTests
     [Fact]
     public void Bits_dtypes_print_their_codes()
     {
-        var path = Path.Combine(TensorStatisticsTests.RepoRoot, "..", "shared", "fixtures", "torch-2.6", "v3_bits.pt");
+        var path = Path.Combine(TensorStatisticsTests.RepoRoot, "tests", "fixtures", "torch-2.6", "v3_bits.pt");
         var root = TorchLoader.Load(path, new TorchLoadOptions()).Root;
         var bits16 = TensorInfo.From(root, hash: false).Select(r => r.Tensor!).First(t => t.DType == TorchDType.Bits16);
         var codes = ((ushort[])ElementConverter.ToArray(TorchDType.UInt16, bits16.ToByteArray())).Take(3).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture));

@@ -8,7 +8,7 @@ namespace TorchLoad.Tests;
 
 /// <summary>
 /// Measure-TorchTensor's engine against real torch: Data/tensor-statistics.json holds, for every tensor of
-/// the shared fixture sets that torch 2.6 loads, the statistics torch computed in float64 (Data/make_expected.py).
+/// the fixture sets (tests/fixtures) that torch 2.6 loads, the statistics torch computed in float64 (Data/make_expected.py).
 /// Every one is measured on the host and with the ILGPU kernels on ilgpu-cpu; counts must be equal, the
 /// rest within 1e-5 relative (of the value, or of the values' RMS for a mean or min/max near zero).
 /// </summary>
@@ -25,7 +25,7 @@ public sealed class TensorStatisticsTests
     }
 
     private static string DataDir => Path.Combine(RepoRoot, "tests", "TorchLoad.Tests", "Data");
-    private static string Fixtures => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "fixtures"));
+    private static string Fixtures => Path.GetFullPath(Path.Combine(RepoRoot, "tests", "fixtures"));
 
     public static TheoryData<string, string> Files()
     {
