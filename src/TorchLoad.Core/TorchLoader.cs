@@ -53,7 +53,7 @@ public static class TorchLoader
                 };
                 // Before and after: the bytes just read are those of one version of the file, or the load fails
                 // (torch.save rewrites a file in place, truncating it first, while audits read the same folder).
-                if (session.File.HasChanged) throw session.File.Changed();
+                if (session.File.HasChanged) throw session.File.Changed(); // freed by the catch below
                 return checkpoint;
             }
             catch (Exception e) when (session is not null && e is not OperationCanceledException
@@ -61,7 +61,13 @@ public static class TorchLoader
                                       && session.File.HasChanged)
             {
                 // whatever went wrong (a truncated record, a pickle cut in half), the cause is the file changing under the load
+                FreeStorages(session);
                 throw session.File.Changed(e);
+            }
+            catch when (session is not null)
+            {
+                FreeStorages(session); // a load that fails returns nothing: its buffers (and -Mmap file handles) go now, not at the next GC
+                throw;
             }
             finally
             {
@@ -77,28 +83,32 @@ public static class TorchLoader
         {
             return load();
         }
-        catch (TorchLoadException)
+        catch (Exception e) when (e is not TorchLoadException && AsLoadError(e, path) is { } mapped)
         {
-            throw;
+            throw mapped;
         }
-        catch (OperationCanceledException e)
-        {
-            throw new TorchLoadException(TorchLoadErrorReason.Cancelled, "The load was cancelled.", inner: e);
-        }
-        catch (OutOfMemoryException e)
-        {
-            throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"The checkpoint needs more memory than is available: {e.Message}", inner: e) { LimitName = "memory" };
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, $"Cannot read '{path}': {e.Message}", inner: e);
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidCastException or IndexOutOfRangeException
-                                      or NullReferenceException or OverflowException or FormatException or NotSupportedException or KeyNotFoundException)
-        {
-            // A reader bug must still surface as a typed, stable error, never as a raw .NET exception.
-            throw new TorchLoadException(TorchLoadErrorReason.MalformedPickle, $"The checkpoint could not be read: {e.GetType().Name}: {e.Message}", inner: e);
-        }
+    }
+
+    /// <summary>
+    /// The typed error for an exception a load (or an audit) met, or null for one that must propagate as it is.
+    /// A reader bug or a stream's own failure must still surface with a stable id, never as a raw .NET exception.
+    /// </summary>
+    internal static TorchLoadException? AsLoadError(Exception e, string path) => e switch
+    {
+        TorchLoadException t => t,
+        OperationCanceledException => new TorchLoadException(TorchLoadErrorReason.Cancelled, "The load was cancelled.", inner: e),
+        OutOfMemoryException => new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"The checkpoint needs more memory than is available: {e.Message}", inner: e) { LimitName = "memory" },
+        // InvalidDataException: a GZipStream (or another decoding stream) over corrupt data
+        IOException or UnauthorizedAccessException or InvalidDataException => new TorchLoadException(TorchLoadErrorReason.InvalidArgument, $"Cannot read '{path}': {e.Message}", inner: e),
+        ArgumentException or InvalidOperationException or InvalidCastException or IndexOutOfRangeException or NullReferenceException
+            or OverflowException or FormatException or NotSupportedException or KeyNotFoundException =>
+            new TorchLoadException(TorchLoadErrorReason.MalformedPickle, $"The checkpoint could not be read: {e.GetType().Name}: {e.Message}", inner: e),
+        _ => null,
+    };
+
+    private static void FreeStorages(LoadSession session)
+    {
+        foreach (var s in session.StorageOrder) s.Dispose();
     }
 
     private static CheckpointFormat Detect(LoadSession session)

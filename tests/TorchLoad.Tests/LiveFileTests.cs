@@ -215,6 +215,30 @@ public sealed class LiveFileTests : IDisposable
     }
 
     [Fact]
+    public void Stream_NonSeekableWithTheLargestLimit_Loads()
+    {
+        // MaxStreamBytes = long.MaxValue (allowed by the cmdlets) overflowed the buffer's growth past 1 MiB (review finding)
+        var file = StateDict(1 << 19);
+        var cp = TorchLoader.Load(new NonSeekable(file), new TorchLoadOptions { Limits = LoadLimits.Default with { MaxStreamBytes = long.MaxValue } });
+        Assert.Equal(1 << 19, Get(cp, "w").ElementCount);
+    }
+
+    [Fact]
+    public void Stream_CorruptGZip_IsATypedErrorForLoadAndAudit()
+    {
+        // InvalidDataException from a decoding stream escaped as a raw .NET exception (review finding)
+        var packed = new MemoryStream();
+        using (var gz = new System.IO.Compression.GZipStream(packed, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true)) gz.Write(StateDict());
+        var bytes = packed.ToArray();
+        bytes[bytes.Length / 2] ^= 0xFF;
+        System.IO.Compression.GZipStream Open() => new(new MemoryStream(bytes), System.IO.Compression.CompressionMode.Decompress);
+        Assert.Equal(TorchLoadErrorReason.InvalidArgument, Assert.Throws<TorchLoadException>(() => TorchLoader.Load(Open())).Reason);
+        var audit = Core.Audit.CheckpointAudit.Audit(Open(), "corrupt.gz");
+        Assert.Equal(nameof(TorchLoadErrorReason.InvalidArgument), audit.ErrorId);
+        Assert.Equal(Core.Audit.AuditVerdict.Corrupt, audit.Verdict);
+    }
+
+    [Fact]
     public void Stream_WithMmap_IsInvalidArgument()
     {
         var e = Assert.Throws<TorchLoadException>(() => TorchLoader.Load(new MemoryStream(StateDict()), new TorchLoadOptions { Mmap = true }));

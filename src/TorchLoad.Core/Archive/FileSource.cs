@@ -285,7 +285,7 @@ internal sealed class CheckedFile : SourceReader
     public override bool HasChanged()
     {
         try { return RandomAccess.GetLength(_handle) != Length || File.GetLastWriteTimeUtc(_handle) != _lastWrite; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return true; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException) { return true; } // closed meanwhile: not the file that was read
     }
 
     /// <summary>
@@ -395,7 +395,7 @@ internal sealed unsafe class BufferedStreamReader : SourceReader
                 if (length == capacity)
                 {
                     if (capacity > max) throw TooLong(name, max);
-                    capacity = Math.Min(capacity * 2, checked(max + 1)); // one byte past the limit tells "over it" from "exactly it"
+                    capacity = Math.Min(capacity * 2, max == long.MaxValue ? long.MaxValue : max + 1); // one byte past the limit tells "over it" from "exactly it"
                     data = (byte*)NativeMemory.Realloc(data, (nuint)capacity);
                 }
                 var n = stream.Read(new Span<byte>(data + length, (int)Math.Min(capacity - length, 1 << 30)));

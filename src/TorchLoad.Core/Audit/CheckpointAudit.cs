@@ -114,11 +114,14 @@ public static class CheckpointAudit
             if (checkValues) CheckValues(o => TensorStatistics.LoadForMeasuring(source, o), result, options.Limits, cancel);
             if (source.HasChanged) throw source.Changed();
         }
-        catch (TorchLoadException e) when (e.Reason is not (TorchLoadErrorReason.Cancelled or TorchLoadErrorReason.CheckpointChanged))
+        catch (Exception e) when (TorchLoader.AsLoadError(e, path) is { Reason: not (TorchLoadErrorReason.Cancelled or TorchLoadErrorReason.CheckpointChanged) } mapped)
         {
-            failure = e;
-            result.ErrorId = e.Reason.ToString();
-            result.Findings.Add($"{e.Reason}: {e.Message}");
+            // a stream's own failure (IOException, corrupt GZip data) is a row with an id too, never a raw exception
+            failure = Failed(result, mapped);
+        }
+        catch (Exception e) when (e is not TorchLoadException && TorchLoader.AsLoadError(e, path) is { } mapped)
+        {
+            throw mapped; // cancelled
         }
         finally
         {
@@ -126,6 +129,14 @@ public static class CheckpointAudit
         }
         Conclude(result, named, modulePids, allowed, failure);
         return result;
+    }
+
+    /// <summary>Records why an audit could not read the checkpoint (ErrorId and a finding); the verdict follows from it.</summary>
+    internal static TorchLoadException Failed(AuditResult result, TorchLoadException e)
+    {
+        result.ErrorId = e.Reason.ToString();
+        result.Findings.Add($"{e.Reason}: {e.Message}");
+        return e;
     }
 
     /// <summary>
@@ -171,10 +182,20 @@ public static class CheckpointAudit
     /// </summary>
     private static void CheckValues(Func<TorchLoadOptions, TorchCheckpoint> load, AuditResult result, LoadLimits limits, CancellationToken cancel)
     {
-        var checkpoint = load(new TorchLoadOptions
+        TorchCheckpoint checkpoint;
+        try
         {
-            WeightsOnly = false, Limits = limits, Cancellation = cancel, MapLocation = Devices.MapLocation.ToDevice("cpu"),
-        });
+            checkpoint = load(new TorchLoadOptions
+            {
+                WeightsOnly = false, Limits = limits, Cancellation = cancel, MapLocation = Devices.MapLocation.ToDevice("cpu"),
+            });
+        }
+        catch (TorchLoadException e) when (e.Reason is not (TorchLoadErrorReason.Cancelled or TorchLoadErrorReason.CheckpointChanged))
+        {
+            // the values could not be read (a memory limit, a device): said, but the verdict stays about what was audited
+            result.Findings.Add($"Values not checked: {e.Reason}: {e.Message}");
+            return;
+        }
         try
         {
             var measured = new Dictionary<Tensors.TorchTensor, TensorStatistics?>(ReferenceEqualityComparer.Instance);

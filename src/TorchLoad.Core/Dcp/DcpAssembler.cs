@@ -84,9 +84,15 @@ internal static class DcpAssembler
             {
                 options.Cancellation.ThrowIfCancellationRequested();
                 var cp = files.LoadItem(c.Item, $"chunk of '{e.Fqn}'", itemOptions);
-                var t = RequireChunkTensor(cp.Root, e, c.Sizes, c.Item);
-                unsafe { DcpGeometry.CopyIntoBox(t, into.Buffer!.Pointer, e.Shape, c.Offsets, e.DType!.ElementSize); }
-                foreach (var s in cp.Storages) s.Dispose();
+                try
+                {
+                    var t = RequireChunkTensor(cp.Root, e, c.Sizes, c.Item);
+                    unsafe { DcpGeometry.CopyIntoBox(t, into.Buffer!.Pointer, e.Shape, c.Offsets, e.DType!.ElementSize); }
+                }
+                finally
+                {
+                    foreach (var s in cp.Storages) s.Dispose(); // the chunk's own buffers, also when it is refused
+                }
             }
         }
         catch

@@ -51,12 +51,15 @@ internal static class DcpAudit
                     if (verifyCrc) Crc(files, item, e.Fqn, result, limits, cancel);
                 }
             }
+            files.ThrowIfChanged(); // an error row, as for a file: not a verdict about bytes that were never one checkpoint
         }
-        catch (TorchLoadException e) when (e.Reason != TorchLoadErrorReason.Cancelled)
+        catch (Exception e) when (TorchLoader.AsLoadError(e, folder) is { Reason: not (TorchLoadErrorReason.Cancelled or TorchLoadErrorReason.CheckpointChanged) } mapped)
         {
-            failure = e;
-            result.ErrorId = e.Reason.ToString();
-            result.Findings.Add($"{e.Reason}: {e.Message}");
+            failure = CheckpointAudit.Failed(result, mapped); // a data file that cannot be read is a row with an id too
+        }
+        catch (Exception e) when (e is not TorchLoadException && TorchLoader.AsLoadError(e, folder) is { } mapped)
+        {
+            throw mapped; // cancelled
         }
         CheckpointAudit.Conclude(result, named, modulePids, allowed, failure, metadataGlobals);
         return result;

@@ -49,6 +49,7 @@ internal static class DcpCheckpoint
                         values[i] = cp.Root;
                         storages.AddRange(cp.Storages);
                     }
+                    files.ThrowIfChanged(); // one version of every data file, or an error: never mixed bytes
                 }
                 catch
                 {

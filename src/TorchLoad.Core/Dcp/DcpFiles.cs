@@ -53,6 +53,16 @@ internal sealed class DcpFiles(string folder) : IDisposable
         throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, "the item is not a torch.save zip archive (no local file header at its first byte)", null, 0);
     }
 
+    /// <summary>CheckpointChanged when a data file read in this load was truncated or rewritten meanwhile (torch.save rewrites in place).</summary>
+    public void ThrowIfChanged()
+    {
+        lock (_open)
+        {
+            foreach (var f in _open.Values)
+                if (f.HasChanged) throw f.Changed();
+        }
+    }
+
     public void Dispose()
     {
         foreach (var f in _open.Values) f.Dispose();
