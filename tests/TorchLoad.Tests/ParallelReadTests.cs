@@ -108,4 +108,53 @@ public class ParallelReadTests
         var root = Assert.IsType<PyDict>(Load(bytes).Root);
         Assert.Equal(K, root.Count);
     }
+
+    /// <summary>
+    /// The audit hashes large stored records on parallel workers (64 MiB and more in all): every record's CRC is
+    /// still compared with its own directory entry, and a flipped byte is reported for that record only.
+    /// </summary>
+    [Fact]
+    public void AuditChecksTheCrcOfEveryLargeRecordOnParallelWorkers()
+    {
+        const int Count = 5, Size = 16 << 20;
+        var z = new ZipBuilder();
+        var items = Enumerable.Range(0, Count).Select(i => ((object?)$"t{i}", (object?)Float32Tensor($"{i}", Size / 4, [Size / 4]))).ToArray();
+        z.Add("archive/data.pkl", Pickle(new PDict(items)));
+        for (var i = 0; i < Count; i++)
+        {
+            var data = new byte[Size];
+            new Random(i).NextBytes(data);
+            z.Add($"archive/data/{i}", data);
+        }
+        z.Add("archive/version", "3\n"u8.ToArray());
+        var file = z.Build();
+        var path = Path.Combine(Path.GetTempPath(), $"torchload-crc-{Guid.NewGuid():N}.pt");
+        try
+        {
+            File.WriteAllBytes(path, file);
+            var clean = Core.Audit.CheckpointAudit.Audit(path);
+            Assert.Equal(Core.Audit.AuditVerdict.Safe, clean.Verdict);
+            Assert.Equal(Count, clean.TensorCount);
+            var record3 = z["archive/data/3"];
+            using (var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite))
+            {
+                var offset = FindRecordData(file, record3.Data);
+                fs.Position = offset + Size / 2;
+                var b = fs.ReadByte();
+                fs.Position = offset + Size / 2;
+                fs.WriteByte((byte)(b ^ 0xFF));
+            }
+            var corrupt = Core.Audit.CheckpointAudit.Audit(path);
+            Assert.Equal(Core.Audit.AuditVerdict.Corrupt, corrupt.Verdict);
+            var mismatch = Assert.Single(corrupt.Findings, f => f.StartsWith("CRC mismatch", StringComparison.Ordinal));
+            Assert.Contains("archive/data/3", mismatch);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>Where a record's bytes start in the built file (its first 64 bytes are unique random data).</summary>
+    private static int FindRecordData(byte[] file, byte[] data) => file.AsSpan().IndexOf(data.AsSpan(0, 64));
 }
