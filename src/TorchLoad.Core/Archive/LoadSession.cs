@@ -183,7 +183,7 @@ internal sealed class LoadSession : IDisposable
 
         try
         {
-            var workers = Math.Min(large.Count, Math.Clamp(Environment.ProcessorCount, 1, 4));
+            var workers = ParallelReads.Workers(large.Count);
             if (workers <= 1)
             {
                 for (var i = 0; i < large.Count; i++)
@@ -194,37 +194,8 @@ internal sealed class LoadSession : IDisposable
                 ReportPressure(storages);
                 return;
             }
-            var next = -1;
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(Cancel);
-            var tasks = Enumerable.Range(0, workers).Select(_ => Task.Run(() =>
-            {
-                int i;
-                while ((i = Interlocked.Increment(ref next)) < large.Count && !stop.IsCancellationRequested)
-                {
-                    try { large[i].Buffer = ReadLarge(i, count, stop.Token); }
-                    catch { stop.Cancel(); throw; }
-                }
-            })).ToArray();
-            var all = Task.WhenAll(tasks);
-            try
-            {
-                while (!all.Wait(100)) progress?.Invoke(Interlocked.Read(ref done), total);
-            }
-            catch (AggregateException e)
-            {
-                // the first real failure, as the exception it was (TorchLoadException, cancellation, ...)
-                var inner = e.Flatten().InnerExceptions;
-                var first = inner.FirstOrDefault(x => x is TorchLoadException) ?? inner.FirstOrDefault(x => x is not OperationCanceledException) ?? inner[0];
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
-            }
-            catch
-            {
-                // progress threw (PowerShell's WriteProgress after Ctrl+C): stop the workers and wait for them,
-                // or the finally below would free buffers they are still reading into
-                stop.Cancel();
-                try { all.Wait(); } catch (AggregateException) { }
-                throw;
-            }
+            ParallelReads.Run(large.Count, workers, (i, cancel) => large[i].Buffer = ReadLarge(i, count, cancel), Cancel,
+                () => progress?.Invoke(Interlocked.Read(ref done), total));
             Cancel.ThrowIfCancellationRequested(); // workers stop between storages when cancelled, without throwing
             ReportPressure(storages);
             progress?.Invoke(Interlocked.Read(ref done), total);

@@ -284,7 +284,6 @@ public static class CheckpointAudit
             cancel.ThrowIfCancellationRequested();
             if (r.Size == 0) continue;
             if (r.Crc32 == 0) { result.Findings.Add($"CRC not recorded for {label}{r.Name} (saved with CRC computation off)"); continue; }
-            var crc = new System.IO.Hashing.Crc32();
             uint actual;
             if (r.IsStored)
             {
@@ -292,6 +291,7 @@ public static class CheckpointAudit
             }
             else
             {
+                var crc = new System.IO.Hashing.Crc32();
                 if (r.Size > limits.MaxInflateRatio * Math.Max(file.Length, 1) || r.CompressedSize > int.MaxValue)
                 {
                     result.Findings.Add($"CRC not checked for {label}{r.Name}: it would inflate past -MaxInflateRatio");
@@ -357,9 +357,9 @@ public static class CheckpointAudit
             Parallel.ForEach(todo, new ParallelOptions { CancellationToken = cancel, MaxDegreeOfParallelism = Math.Clamp(Environment.ProcessorCount, 1, 4) },
                 () => new byte[1 << 20], (i, _, buffer) => { Hash(i, buffer); return buffer; }, _ => { });
         }
-        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        catch (AggregateException e)
         {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]); // a truncated or changed file, as itself
+            Archive.ParallelReads.RethrowFirst(e); // a file that changed (CheckpointChanged) or a device error, as itself
         }
         return crcs;
     }

@@ -43,10 +43,9 @@ internal static class HostReduction
         {
             CopyAndReduce();
         }
-        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        catch (AggregateException e)
         {
-            // a file that changed (CheckpointChanged) or a device error: surfaced as itself, not wrapped
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+            Archive.ParallelReads.RethrowFirst(e); // a file that changed (CheckpointChanged) or a device error, as itself
         }
         var total = ValueMoments.Empty;
         foreach (ref readonly var p in partials.AsSpan()) total.Merge(p);

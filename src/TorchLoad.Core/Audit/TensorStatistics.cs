@@ -75,23 +75,21 @@ public sealed record TensorStatistics
     /// page cache in place, nothing is copied into new memory first, which is most of an eager load's cost),
     /// other formats and deflated records read eagerly. The caller disposes the storages.
     /// </summary>
-    public static TorchCheckpoint LoadForMeasuring(string path, TorchLoadOptions options)
-    {
-        try { return TorchLoader.Load(path, options with { Mmap = true }); }
-        catch (TorchLoadException e) when (e.Reason is TorchLoadErrorReason.UnsupportedFormat or TorchLoadErrorReason.UnsupportedCompression)
-        {
-            return TorchLoader.Load(path, options with { Mmap = false });
-        }
-    }
+    public static TorchCheckpoint LoadForMeasuring(string path, TorchLoadOptions options) =>
+        MappedOrEager(mmap => TorchLoader.Load(path, options with { Mmap = mmap }));
 
     /// <summary>The same, from an open source (an audit's file or stream; streams are read eagerly).</summary>
-    internal static TorchCheckpoint LoadForMeasuring(Archive.FileSource source, TorchLoadOptions options)
+    internal static TorchCheckpoint LoadForMeasuring(Archive.FileSource source, TorchLoadOptions options) =>
+        source.OpenFile is null ? TorchLoader.Load(source, options with { Mmap = false })
+            : MappedOrEager(mmap => TorchLoader.Load(source, options with { Mmap = mmap }));
+
+    /// <summary>-Mmap where the format allows it (stored zip records), else an eager load.</summary>
+    private static TorchCheckpoint MappedOrEager(Func<bool, TorchCheckpoint> load)
     {
-        if (source.OpenFile is null) return TorchLoader.Load(source, options with { Mmap = false });
-        try { return TorchLoader.Load(source, options with { Mmap = true }); }
+        try { return load(true); }
         catch (TorchLoadException e) when (e.Reason is TorchLoadErrorReason.UnsupportedFormat or TorchLoadErrorReason.UnsupportedCompression)
         {
-            return TorchLoader.Load(source, options with { Mmap = false });
+            return load(false);
         }
     }
 

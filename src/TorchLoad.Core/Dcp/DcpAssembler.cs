@@ -147,39 +147,15 @@ internal static class DcpAssembler
                 Interlocked.Add(ref done, r.Length);
             }
         }
-        var workers = Math.Min(Math.Clamp(Environment.ProcessorCount, 1, 4), reads.Count);
+        var workers = ParallelReads.Workers(reads.Count);
         if (workers <= 1 || total < ParallelThreshold)
         {
             foreach (var r in reads) { options.Cancellation.ThrowIfCancellationRequested(); Read(r, options.Cancellation); }
             options.Progress?.Invoke(done, total);
             return;
         }
-        var next = -1;
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation);
-        var all = Task.WhenAll(Enumerable.Range(0, workers).Select(_ => Task.Run(() =>
-        {
-            int i;
-            while ((i = Interlocked.Increment(ref next)) < reads.Count && !stop.IsCancellationRequested)
-            {
-                try { Read(reads[i], stop.Token); }
-                catch { stop.Cancel(); throw; }
-            }
-        })));
-        try
-        {
-            while (!all.Wait(100)) options.Progress?.Invoke(Interlocked.Read(ref done), total);
-        }
-        catch (AggregateException e)
-        {
-            var inner = e.Flatten().InnerExceptions;
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(inner.FirstOrDefault(x => x is TorchLoadException) ?? inner.FirstOrDefault(x => x is not OperationCanceledException) ?? inner[0]);
-        }
-        catch
-        {
-            stop.Cancel(); // progress threw (Ctrl+C in PowerShell): wait for the workers before buffers are freed
-            try { all.Wait(); } catch (AggregateException) { }
-            throw;
-        }
+        ParallelReads.Run(reads.Count, workers, (i, cancel) => Read(reads[i], cancel), options.Cancellation,
+            () => options.Progress?.Invoke(Interlocked.Read(ref done), total));
         options.Cancellation.ThrowIfCancellationRequested();
         options.Progress?.Invoke(done, total);
     }
