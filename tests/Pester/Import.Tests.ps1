@@ -107,6 +107,31 @@ Describe 'Import-TorchCheckpoint paths and pipeline' {
         $out[0].Keys | Should -Contain '3.bias'
     }
 
+    It 'takes a file named like a pattern from Get-ChildItem as that file (every cmdlet)' {
+        # a piped FileInfo binds -LiteralPath: 'model[1].pt' is a name; as -Path it matched nothing, silently
+        $dir = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'brackets') -Force
+        Copy-Item -LiteralPath $sample -Destination (Join-Path $dir 'model[1].pt')
+        @(Get-ChildItem -LiteralPath $dir | Import-TorchCheckpoint).Count | Should -Be 1
+        $audit = @(Get-ChildItem -LiteralPath $dir | Test-TorchCheckpoint)
+        $audit.Count | Should -Be 1
+        [IO.Path]::GetFileName($audit[0].Path) | Should -Be 'model[1].pt'
+        @(Get-ChildItem -LiteralPath $dir | Get-TorchTensor).Count | Should -Be 4
+        @(Get-ChildItem -LiteralPath $dir | Get-TorchStorage).Count | Should -Be 4
+        @(Get-ChildItem -LiteralPath $dir | Measure-TorchTensor).Count | Should -Be 4
+        @([pscustomobject]@{ FullName = (Join-Path $dir 'model[1].pt') } | Test-TorchCheckpoint).Count | Should -Be 1
+    }
+
+    It 'resolves a -Path without wildcards through a PowerShell drive, .. segments and another provider''s location' {
+        $null = New-PSDrive -Name TLSamples -PSProvider FileSystem -Root (Join-Path $repo 'samples')
+        try { @(Import-TorchCheckpoint 'TLSamples:/sd_conv_linear.pt').Count | Should -Be 1 } finally { Remove-PSDrive TLSamples }
+        @(Import-TorchCheckpoint (Join-Path $repo 'samples/../samples/sd_conv_linear.pt')).Count | Should -Be 1
+        Push-Location Env:
+        try {
+            @(Import-TorchCheckpoint -LiteralPath $sample).Count | Should -Be 1
+            (Test-TorchCheckpoint $sample).Verdict | Should -Be 'Safe'
+        } finally { Pop-Location }
+    }
+
     It 'accepts a path relative to the current location' {
         Push-Location $repo
         try { @(Import-TorchCheckpoint 'samples/sd_conv_linear.pt').Count | Should -Be 1 } finally { Pop-Location }

@@ -575,12 +575,38 @@ public class PickleOpcodeTests
         Assert.InRange(GC.GetAllocatedBytesForCurrentThread() - before, 0, 16L << 20);
     }
 
+    [Fact]
+    public void Memo_FirstChunkGrowsWithItsIndices()
+    {
+        // the first chunk starts short and doubles: entries below, at and past each of its lengths read back
+        var put = new StringBuilder("(");
+        var get = new StringBuilder();
+        uint[] indices = [0, 63, 64, 127, 200, 1000, 4095, 4096];
+        foreach (var i in indices) { put.Append('K').Append((char)(i % 200)).Append('r').Append(LE32(i)).Append('0'); get.Append('j').Append(LE32(i)); }
+        var t = Tuple(Run(put.ToString() + get + "t."));
+        Assert.Equal(indices.Select(i => (object?)(long)(i % 200)).ToArray(), t);
+    }
+
+    [Fact]
+    public void Memo_SmallPickle_AllocatesLittle()
+    {
+        // a small checkpoint's pickle has a few memo entries: no 32 KiB chunk for them (auditing 1,000 small files)
+        // (the whole load of a zip holding it: the memo's old first chunk alone was 32 KiB)
+        var file = CheckpointBuilder.ZipOf(L("]q\u0000h\u0000\u0086."));
+        CheckpointBuilder.Load(file);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        CheckpointBuilder.Load(file);
+        Assert.InRange(GC.GetAllocatedBytesForCurrentThread() - before, 0, 24 << 10);
+    }
+
     private static string LE32(uint v) { var b = new byte[4]; BinaryPrimitives.WriteUInt32LittleEndian(b, v); return System.Text.Encoding.Latin1.GetString(b); }
 
     [Theory]
     [InlineData("h\u0003.")]
     [InlineData("j\u0003\u0000\u0000\u0000.")]
     [InlineData("g3\n.")]
+    [InlineData("K\u0001q\u0000h\u00c8.")] // inside the first chunk's reach but past its current length
+    [InlineData("K\u0001q\u0000j\u00ff\u000f\u0000\u0000.")]
     public void Get_UnwrittenMemoEntry_IsMalformed(string pickle) => Fail(pickle, TorchLoadErrorReason.MalformedPickle);
 
     [Fact]

@@ -80,14 +80,16 @@ internal sealed class FileSource : IDisposable
     public TorchLoadException Changed(Exception? inner = null) => CheckedFile.ChangedError(Path, inner);
 
     // Small reads (local headers, small records) are served from one window of the file: a checkpoint
-    // with 20,000 records is then a few large reads instead of 40,000 system calls.
-    // The window is native memory (a 1 MiB byte[] would land on the large-object heap every load). Parallel
-    // storage readers (inflating, reading a chunk's tail) use it too, so it is used under its lock.
-    private const int SmallRead = 64 << 10, WindowSize = 1 << 20;
+    // with 20,000 records is then a few large reads instead of 40,000 system calls. The window grows while
+    // the reads walk forward through it (4 KiB, doubling up to 1 MiB on each miss that continues where it
+    // ended) and shrinks back on a jump: a file of 64 records 16 MiB apart costs 64 page-sized reads, not
+    // 64 MiB of copying. The window is native memory (a 1 MiB byte[] would land on the large-object heap
+    // every load). Parallel storage readers (inflating, reading a chunk's tail) use it too, under its lock.
+    private const int SmallRead = 64 << 10, FirstWindow = 4 << 10, WindowSize = 1 << 20;
     private readonly object _windowGate = new();
     private HostBuffer? _window;
     private long _windowStart = -1;
-    private int _windowLength;
+    private int _windowLength, _nextWindow = FirstWindow;
 
     /// <summary>Reads exactly destination.Length bytes at <paramref name="offset"/>, or throws TruncatedCheckpoint.</summary>
     public void ReadExactly(long offset, Span<byte> destination, string? record = null)
@@ -102,9 +104,17 @@ internal sealed class FileSource : IDisposable
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 if (_windowStart < 0 || offset < _windowStart || offset + destination.Length > _windowStart + _windowLength)
                 {
-                    _window ??= new HostBuffer(WindowSize, deferPressure: true);
+                    var end = _windowStart + _windowLength;
+                    _nextWindow = _windowStart >= 0 && offset >= _windowStart && offset <= end + FirstWindow
+                        ? Math.Min(_nextWindow * 2, WindowSize) // reading on forward: read further ahead
+                        : FirstWindow;
                     (_windowStart, _windowLength) = (-1, 0); // empty until the read below succeeds
-                    var length = (int)Math.Min(WindowSize, Length - offset);
+                    var length = (int)Math.Min(Math.Max(_nextWindow, destination.Length), Length - offset);
+                    if (_window is null || _window.Length < length)
+                    {
+                        _window?.Dispose(); // allocated as it grows: a 5 KB checkpoint never touches a megabyte
+                        _window = new HostBuffer(Math.Max(length, _nextWindow), deferPressure: true);
+                    }
                     ReadDirect(offset, _window.AsSpan(0, length), record);
                     (_windowStart, _windowLength) = (offset, length);
                 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using ICSharpCode.SharpZipLib.Zip.Compression;
 using TorchLoad.Core.Errors;
@@ -210,8 +211,9 @@ internal static class ZipCheckpoint
     private static unsafe void Inflate(LoadSession session, ZipRecord record, byte* destination)
     {
         var inflater = new Inflater(noHeader: true);
-        var input = new byte[(int)Math.Min(Math.Max(record.CompressedSize, 1), 1 << 20)];
-        var scratch = new byte[1 << 20];
+        // pooled, and no larger than the record needs: a fresh megabyte per small deflated record was most of a small load's cost
+        var input = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(record.CompressedSize, 1), 1 << 20));
+        var scratch = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(record.Size, 0), (1 << 20) - 1) + 1); // one byte more than declared shows "too long"
         long consumed = 0, done = 0;
         try
         {
@@ -246,6 +248,11 @@ internal static class ZipCheckpoint
         catch (ICSharpCode.SharpZipLib.SharpZipBaseException e)
         {
             throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Deflated record '{record.Name}' is corrupt: {e.Message}", record.Name, inner: e);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(input);
+            ArrayPool<byte>.Shared.Return(scratch);
         }
         if (done != record.Size)
             throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Deflated record '{record.Name}' inflates to {done} bytes, not the {record.Size} its directory entry declares", record.Name);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using ICSharpCode.SharpZipLib.Zip.Compression.Streams;
 using TorchLoad.Core.Archive;
 using TorchLoad.Core.Errors;
@@ -277,7 +278,9 @@ public static class CheckpointAudit
     {
         var records = ZipDirectory.Read(file).ToList();
         var stored = StoredCrcs(file, records, cancel); // stored records in parallel; findings below stay in record order
-        var buffer = new byte[1 << 20];
+        byte[]? buffer = null; // inflate buffer, rented when a deflated record comes
+        try
+        {
         for (var i = 0; i < records.Count; i++)
         {
             var r = records[i];
@@ -299,6 +302,7 @@ public static class CheckpointAudit
                 }
                 using var raw = new MemoryStream(file.ReadBytes(r.DataOffset, (int)r.CompressedSize, r.Name));
                 using var inflate = new InflaterInputStream(raw, new ICSharpCode.SharpZipLib.Zip.Compression.Inflater(true));
+                buffer ??= ArrayPool<byte>.Shared.Rent(HashBuffer);
                 long total = 0;
                 int n;
                 try
@@ -318,7 +322,16 @@ public static class CheckpointAudit
             }
             if (actual != r.Crc32) result.Findings.Add($"CRC mismatch for {label}{r.Name}: directory says {r.Crc32:x8}, data has {actual:x8}");
         }
+        }
+        finally
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
+
+    // Records are hashed through pooled buffers of at most 1 MiB: a fresh megabyte per file (zeroed, on the
+    // large-object heap) cost more than everything else an audit of a 5 KB checkpoint does.
+    private const int HashBuffer = 1 << 20;
 
     /// <summary>
     /// The CRC-32 of every stored record with a recorded CRC, by index (0 for the others). Large records are read
@@ -348,14 +361,15 @@ public static class CheckpointAudit
         }
         if (todo.Count < 2 || bytes < 64L << 20)
         {
-            var buffer = new byte[1 << 20];
-            foreach (var i in todo) Hash(i, buffer);
+            var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(bytes, HashBuffer));
+            try { foreach (var i in todo) Hash(i, buffer); }
+            finally { ArrayPool<byte>.Shared.Return(buffer); }
             return crcs;
         }
         try
         {
             Parallel.ForEach(todo, new ParallelOptions { CancellationToken = cancel, MaxDegreeOfParallelism = Math.Clamp(Environment.ProcessorCount, 1, 4) },
-                () => new byte[1 << 20], (i, _, buffer) => { Hash(i, buffer); return buffer; }, _ => { });
+                () => ArrayPool<byte>.Shared.Rent(HashBuffer), (i, _, buffer) => { Hash(i, buffer); return buffer; }, b => ArrayPool<byte>.Shared.Return(b));
         }
         catch (AggregateException e)
         {

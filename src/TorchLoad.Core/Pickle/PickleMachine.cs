@@ -34,7 +34,10 @@ internal sealed class PickleMachine
     // a 20,000-tensor state dict's 160,000 entries never touch the large-object heap (whose budget
     // triggers full collections). A chunk is only made for an index below twice the entries stored
     // plus one chunk, so the memo's size follows its entry count; an index far past that (a hostile
-    // LONG_BINPUT 4000000000, or indices that double) goes to a dictionary instead.
+    // LONG_BINPUT 4000000000, or indices that double) goes to a dictionary instead. The first chunk starts at
+    // 64 slots and doubles as indices reach it: a small checkpoint's pickle has a few dozen entries, and 32 KiB
+    // per load was most of what auditing a 5 KB file allocated.
+    private const int FirstMemoChunk = 64;
     private const int MemoChunkBits = 12, MemoChunkSize = 1 << MemoChunkBits, MemoChunkMask = MemoChunkSize - 1;
     private static readonly object MemoNone = new(); // a memoized None; an empty slot is null
     private object?[]?[] _memoChunks = new object?[]?[8];
@@ -445,7 +448,8 @@ internal sealed class PickleMachine
         var value = Peek(at);
         var c = (int)(index >> MemoChunkBits);
         var chunk = c < _memoChunks.Length ? _memoChunks[c] : null;
-        if (chunk is null && index < 2L * _memoCount + MemoChunkSize) chunk = NewMemoChunk(c);
+        if (chunk is null && index < 2L * _memoCount + MemoChunkSize) chunk = NewMemoChunk(c, index);
+        else if (chunk is not null && (index & MemoChunkMask) >= chunk.Length) chunk = GrowFirstMemoChunk(index);
         if (chunk is not null)
         {
             ref var slot = ref chunk[index & MemoChunkMask];
@@ -457,11 +461,21 @@ internal sealed class PickleMachine
         _memoSparse[index] = value;
     }
 
-    private object?[] NewMemoChunk(int c)
+    private object?[] NewMemoChunk(int c, uint index)
     {
         if (c >= _memoChunks.Length) Array.Resize(ref _memoChunks, Math.Max(c + 1, _memoChunks.Length * 2));
-        return _memoChunks[c] = new object?[MemoChunkSize];
+        return _memoChunks[c] = new object?[c == 0 ? FirstChunkLength(FirstMemoChunk, index) : MemoChunkSize];
     }
+
+    // only chunk 0 is ever shorter than MemoChunkSize (an index below 4,096 passes the "twice the entries" test anyway)
+    private object?[] GrowFirstMemoChunk(uint index)
+    {
+        Array.Resize(ref _memoChunks[0], FirstChunkLength(_memoChunks[0]!.Length * 2, index));
+        return _memoChunks[0]!;
+    }
+
+    private static int FirstChunkLength(int atLeast, uint index) =>
+        (int)Math.Min(MemoChunkSize, Math.Max((uint)atLeast, System.Numerics.BitOperations.RoundUpToPowerOf2(index + 1)));
 
     private void CountMemoEntry(int at)
     {
@@ -473,7 +487,8 @@ internal sealed class PickleMachine
     private object? MemoGet(uint index, int at)
     {
         var c = index >> MemoChunkBits;
-        if (c < (uint)_memoChunks.Length && _memoChunks[c] is { } chunk && chunk[index & MemoChunkMask] is { } v) return v == MemoNone ? null : v;
+        if (c < (uint)_memoChunks.Length && _memoChunks[c] is { } chunk && (index & MemoChunkMask) < (uint)chunk.Length
+            && chunk[index & MemoChunkMask] is { } v) return v == MemoNone ? null : v;
         if (_memoSparse.TryGetValue(index, out var s)) return s;
         throw Malformed(at, $"memo entry {index} is read before it is written");
     }

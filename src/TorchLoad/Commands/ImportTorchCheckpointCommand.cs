@@ -11,14 +11,13 @@ public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
 {
     /// <summary>Checkpoint paths; wildcards allowed.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [Alias("FullName")]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[]? Path { get; set; }
 
     /// <summary>Checkpoint paths used verbatim.</summary>
     [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
-    [Alias("PSPath", "LP")]
+    [Alias("PSPath", "LP", "FullName")] // a piped FileInfo is literal: a[1].pt is a name, not a pattern
     [ValidateNotNullOrEmpty]
     public string[]? LiteralPath { get; set; }
 
