@@ -384,6 +384,29 @@ Describe 'Test-TorchCheckpoint' {
         @($files.FullName | Test-TorchCheckpoint -Quiet) | Should -Be @($files | ForEach-Object { $true })
     }
 
+    It 'audits files on workers and writes every row and error in input order (paths, pipeline, Get-ChildItem)' {
+        # every file of two fixture sets, three times over, with missing paths in between: the rows and the
+        # PathNotFound errors come out exactly as a one-file-at-a-time run gives them
+        $all = @(Get-ChildItem -LiteralPath (Join-Path $fixtures 'torch-2.6'), (Join-Path $fixtures 'bad') -File -Filter '*.pt' | Sort-Object FullName)
+        $list = [System.Collections.Generic.List[string]]::new()
+        foreach ($round in 1..3) { foreach ($f in $all) { $list.Add($f.FullName) }; $list.Add((Join-Path $TestDrive "missing-$round.pt")) }
+        $one = foreach ($p in $list) { Test-TorchCheckpoint -LiteralPath $p 2>&1 }
+        $expected = @($one | ForEach-Object { if ($_ -is [System.Management.Automation.ErrorRecord]) { "error $($_.TargetObject)" } else { "$($_.Path) $($_.Verdict) $($_.ErrorId) $($_.TensorCount)" } })
+        $text = { param($r) @($r | ForEach-Object { if ($_ -is [System.Management.Automation.ErrorRecord]) { "error $($_.TargetObject)" } else { "$($_.Path) $($_.Verdict) $($_.ErrorId) $($_.TensorCount)" } }) }
+        $expected.Count | Should -Be $list.Count
+        & $text (Test-TorchCheckpoint -LiteralPath $list 2>&1) | Should -Be $expected
+        & $text ($list | Test-TorchCheckpoint 2>&1) | Should -Be $expected
+        & $text ($all | Test-TorchCheckpoint 2>&1) | Should -Be @($expected | Where-Object { $_ -notlike 'error *' } | Select-Object -First $all.Count)
+    }
+
+    It 'stops cleanly when the pipeline has what it needs (Select-Object -First) with audits in flight' {
+        $dir = Join-Path $fixtures 'torch-2.6'
+        $r = @(Get-ChildItem -LiteralPath $dir -Filter '*.pt' | Test-TorchCheckpoint | Select-Object -First 2)
+        $r.Count | Should -Be 2
+        $r[0].Path | Should -Be (Get-ChildItem -LiteralPath $dir -Filter '*.pt' | Select-Object -First 1).FullName
+        @(Import-TorchCheckpoint -LiteralPath (Get-ChildItem -LiteralPath $dir -Filter '*.pt').FullName -ErrorAction SilentlyContinue | Select-Object -First 1).Count | Should -Be 1
+    }
+
     It 'a flipped byte in a data record is a CRC mismatch: Corrupt; the file is not changed; -SkipCrc does not see it' {
         $entry = Get-ManifestEntry 'torch-1.13/sd_conv_linear.pt'
         $record = Get-StorageRecord $entry '2'

@@ -132,6 +132,22 @@ Describe 'Import-TorchCheckpoint paths and pipeline' {
         } finally { Pop-Location }
     }
 
+    It 'loads many small files on workers and writes them in input order, errors in their place' {
+        $dir = Join-Path $repo 'tests/fixtures/torch-2.6'
+        $list = @((Get-ChildItem -LiteralPath $dir -Filter '*.pt' | Sort-Object Name).FullName) * 2
+        $list += Join-Path $TestDrive 'missing.pt'
+        $list += (Get-ChildItem -LiteralPath $dir -Filter '*.pt' | Sort-Object Name -Descending).FullName
+        # a row per result: the type and what it holds, or the error's id and target
+        $show = { param($items) @($items | ForEach-Object {
+            if ($_ -is [System.Management.Automation.ErrorRecord]) { "error $($_.FullyQualifiedErrorId) $($_.TargetObject)" }
+            elseif ($_ -is [System.Collections.IDictionary]) { "$($_.GetType().Name) $($_.Count) $(@($_.Keys | ForEach-Object { "$_" }) -join ',')" }
+            else { "$($_.GetType().Name)" } }) }
+        $expected = & $show (& { foreach ($p in $list) { Import-TorchCheckpoint -LiteralPath $p -WeightsOnly:$false 2>&1 } })
+        & $show (Import-TorchCheckpoint -LiteralPath $list -WeightsOnly:$false 2>&1) | Should -Be $expected
+        & $show ($list | Import-TorchCheckpoint -WeightsOnly:$false 2>&1) | Should -Be $expected
+        $expected.Count | Should -BeGreaterThan 60
+    }
+
     It 'accepts a path relative to the current location' {
         Push-Location $repo
         try { @(Import-TorchCheckpoint 'samples/sd_conv_linear.pt').Count | Should -Be 1 } finally { Pop-Location }

@@ -131,7 +131,9 @@ internal static class ZipCheckpoint
         if (!byName.TryGetValue(".data/version", out var record) && !byName.TryGetValue("version", out record))
             throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The archive has neither '{prefix}/version' nor '{prefix}/.data/version'", prefix + "/version");
         var text = Encoding.ASCII.GetString(ReadSmall(session, record, 64));
-        var digits = new string(text.TakeWhile(char.IsAsciiDigit).ToArray());
+        var length = 0;
+        while (length < text.Length && char.IsAsciiDigit(text[length])) length++;
+        var digits = text[..length];
         if (digits.Length == 0 || !long.TryParse(digits, out var version))
             throw new TorchLoadException(TorchLoadErrorReason.UnsupportedVersion, $"Couldn't parse the archive version '{text.Trim()}' as an integer", record.Name);
         if (version < 1)

@@ -1,5 +1,3 @@
-using System.Collections.Frozen;
-
 namespace TorchLoad.Core.Audit;
 
 /// <summary>
@@ -9,7 +7,7 @@ namespace TorchLoad.Core.Audit;
 /// </summary>
 public static class DangerousGlobals
 {
-    private static readonly FrozenSet<string> Modules = new[]
+    private static readonly HashSet<string> Modules = new(StringComparer.Ordinal)
     {
         "os", "posix", "nt", "sys", "subprocess", "socket", "shutil", "runpy", "webbrowser", "pty", "commands",
         "importlib", "pickle", "_pickle", "cPickle", "dill", "marshal", "types", "code", "codeop", "ctypes",
@@ -20,9 +18,9 @@ public static class DangerousGlobals
         "_pyrepl", "platform", "site", "sysconfig", "signal", "threading", "_thread", "gc", "inspect", "operator",
         "functools", "torch.hub", "torch.jit", "torch._inductor", "torch.package", "torch.utils.cpp_extension",
         "numpy.testing", "numpy.f2py", "numpy.distutils", "jinja2", "yaml", "cloudpickle", "joblib",
-    }.ToFrozenSet(StringComparer.Ordinal);
+    };
 
-    private static readonly FrozenSet<string> Names = new[]
+    private static readonly HashSet<string> Names = new(StringComparer.Ordinal)
     {
         "builtins.eval", "builtins.exec", "builtins.compile", "builtins.open", "builtins.getattr", "builtins.setattr",
         "builtins.delattr", "builtins.__import__", "builtins.globals", "builtins.locals", "builtins.vars",
@@ -31,7 +29,7 @@ public static class DangerousGlobals
         "torch.load", "torch.save", "torch.from_file", "torch.classes.load_library", "torch.ops.load_library",
         "numpy.load", "numpy.save", "numpy.fromfile", "numpy.loadtxt", "numpy.genfromtxt", "numpy.memmap",
         "torch.serialization.load", "torch.storage._load_from_bytes", "logging.FileHandler", "logging.config.listen",
-    }.ToFrozenSet(StringComparer.Ordinal);
+    };
 
     /// <summary>True when <paramref name="fullName"/> (<c>module.name</c>) is known to be dangerous.</summary>
     public static bool IsDangerous(string fullName)

@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using TorchLoad.Core.Errors;
 using TorchLoad.Core.Pickle;
 using TorchLoad.Core.Tensors;
@@ -44,7 +43,7 @@ internal sealed class DcpMetadataUnpickler(Action<string, string>? observer) : I
     private const string Meta = "torch.distributed.checkpoint.metadata.";
     private const string OldMeta = "torch.distributed._shard.sharded_tensor.metadata.";
 
-    private static readonly FrozenDictionary<string, DcpClass> Classes = BuildClasses().ToFrozenDictionary(StringComparer.Ordinal);
+    private static readonly Dictionary<string, DcpClass> Classes = BuildClasses(); // read-only after this
 
     private static Dictionary<string, DcpClass> BuildClasses()
     {

@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using TorchLoad.Core.Tensors;
 
 namespace TorchLoad.Core.Pickle;
@@ -10,20 +9,34 @@ namespace TorchLoad.Core.Pickle;
 /// </summary>
 internal static class DefaultAllowlist
 {
-    public static readonly FrozenDictionary<string, (GlobalKind Kind, object? Payload)> Entries = Build().ToFrozenDictionary(StringComparer.Ordinal);
+    // A plain dictionary of reference types, never written after this: its code is precompiled in the framework,
+    // where a FrozenDictionary over a value tuple was built and JIT-compiled on each process's first load (~35 ms
+    // of a one-shot command). Concurrent reads of a dictionary nobody writes are safe.
+    public static readonly IReadOnlyDictionary<string, Entry> Entries = Build();
+
+    /// <summary>What an allowlisted global rebuilds.</summary>
+    public sealed record Entry(GlobalKind Kind, object? Payload)
+    {
+        public static implicit operator Entry((GlobalKind Kind, object? Payload) e) => new(e.Kind, e.Payload);
+    }
 
     /// <summary>Pure-data builtins that permissive mode rebuilds as values instead of inert objects.</summary>
-    public static readonly FrozenDictionary<string, GlobalKind> PermissiveValues = new Dictionary<string, GlobalKind>
+    public static bool TryPermissiveValue(string fullName, out GlobalKind kind)
     {
-        ["builtins.frozenset"] = GlobalKind.FrozenSet,
-        ["builtins.bytes"] = GlobalKind.Bytes,
-        ["copyreg._reconstructor"] = GlobalKind.Reconstructor,
-        ["copyreg.__newobj__"] = GlobalKind.NewObjHelper,
-    }.ToFrozenDictionary(StringComparer.Ordinal);
+        kind = fullName switch
+        {
+            "builtins.frozenset" => GlobalKind.FrozenSet,
+            "builtins.bytes" => GlobalKind.Bytes,
+            "copyreg._reconstructor" => GlobalKind.Reconstructor,
+            "copyreg.__newobj__" => GlobalKind.NewObjHelper,
+            _ => default,
+        };
+        return fullName is "builtins.frozenset" or "builtins.bytes" or "copyreg._reconstructor" or "copyreg.__newobj__";
+    }
 
-    private static Dictionary<string, (GlobalKind, object?)> Build()
+    private static Dictionary<string, Entry> Build()
     {
-        var t = new Dictionary<string, (GlobalKind, object?)>(StringComparer.Ordinal)
+        var t = new Dictionary<string, Entry>(StringComparer.Ordinal)
         {
             ["collections.OrderedDict"] = (GlobalKind.OrderedDict, null),
             ["collections.Counter"] = (GlobalKind.Counter, null),
@@ -62,8 +75,10 @@ internal static class DefaultAllowlist
                 t[$"torch.cuda.{storage}"] = (GlobalKind.StorageClass, dtype);
             }
         }
-        foreach (var (storageClass, dtype) in LegacyTensorTypes)
+        // torch._tensor_classes: the legacy tensor types (no quantized or complex ones)
+        foreach (var dtype in TorchDType.Values)
         {
+            if (dtype.StorageClass is not { } storageClass || dtype.IsQuantized || dtype.IsComplex) continue;
             var tensorClass = storageClass.Replace("Storage", "Tensor", StringComparison.Ordinal);
             t[$"torch.{tensorClass}"] = (GlobalKind.LegacyTensorClass, dtype);
             t[$"torch.cuda.{tensorClass}"] = (GlobalKind.LegacyTensorClass, dtype);
@@ -71,10 +86,6 @@ internal static class DefaultAllowlist
         }
         return t;
     }
-
-    // torch._tensor_classes: the legacy tensor types (no quantized or complex ones).
-    private static IEnumerable<(string, TorchDType)> LegacyTensorTypes =>
-        TorchDType.Values.Where(d => d.StorageClass is not null && !d.IsQuantized && !d.IsComplex).Select(d => (d.StorageClass!, d));
 
     /// <summary>dtype and qscheme globals (<c>torch.float32</c>, <c>torch.per_tensor_affine</c>) resolve to values.</summary>
     public static bool TryTorchValue(string module, string name, out object value)

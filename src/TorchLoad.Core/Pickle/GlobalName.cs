@@ -13,31 +13,38 @@ internal static class GlobalName
         ["UserString"] = "collections", ["whichdb"] = "dbm", ["StringIO"] = "io", ["cStringIO"] = "io",
     };
 
-    private static readonly Dictionary<(string, string), (string, string)> Names = new()
+    // keyed "module name", values "module name": a dictionary of strings is precompiled in the framework, one over
+    // value tuples was JIT-compiled on every process's first load
+    private static readonly Dictionary<string, string> Names = new(StringComparer.Ordinal)
     {
-        [("__builtin__", "xrange")] = ("builtins", "range"),
-        [("__builtin__", "reduce")] = ("functools", "reduce"),
-        [("__builtin__", "intern")] = ("sys", "intern"),
-        [("__builtin__", "unichr")] = ("builtins", "chr"),
-        [("__builtin__", "unicode")] = ("builtins", "str"),
-        [("__builtin__", "basestring")] = ("builtins", "str"),
-        [("__builtin__", "long")] = ("builtins", "int"),
-        [("itertools", "izip")] = ("builtins", "zip"),
-        [("itertools", "imap")] = ("builtins", "map"),
-        [("itertools", "ifilter")] = ("builtins", "filter"),
-        [("itertools", "ifilterfalse")] = ("itertools", "filterfalse"),
-        [("itertools", "izip_longest")] = ("itertools", "zip_longest"),
-        [("exceptions", "StandardError")] = ("builtins", "Exception"),
-        [("UserDict", "UserDict")] = ("collections", "UserDict"),
-        [("UserDict", "IterableUserDict")] = ("collections", "UserDict"),
-        [("UserList", "UserList")] = ("collections", "UserList"),
-        [("UserString", "UserString")] = ("collections", "UserString"),
+        ["__builtin__ xrange"] = "builtins range",
+        ["__builtin__ reduce"] = "functools reduce",
+        ["__builtin__ intern"] = "sys intern",
+        ["__builtin__ unichr"] = "builtins chr",
+        ["__builtin__ unicode"] = "builtins str",
+        ["__builtin__ basestring"] = "builtins str",
+        ["__builtin__ long"] = "builtins int",
+        ["itertools izip"] = "builtins zip",
+        ["itertools imap"] = "builtins map",
+        ["itertools ifilter"] = "builtins filter",
+        ["itertools ifilterfalse"] = "itertools filterfalse",
+        ["itertools izip_longest"] = "itertools zip_longest",
+        ["exceptions StandardError"] = "builtins Exception",
+        ["UserDict UserDict"] = "collections UserDict",
+        ["UserDict IterableUserDict"] = "collections UserDict",
+        ["UserList UserList"] = "collections UserList",
+        ["UserString UserString"] = "collections UserString",
     };
 
     /// <summary>The Python 3 (module, name) a pickled (module, name) means.</summary>
     public static (string Module, string Name) Map(string module, string name)
     {
-        if (Names.TryGetValue((module, name), out var mapped)) return mapped;
+        if ((module is "__builtin__" or "itertools" or "exceptions" or "UserDict" or "UserList" or "UserString")
+            && Names.TryGetValue($"{module} {name}", out var mapped))
+        {
+            var space = mapped.IndexOf(' ');
+            return (mapped[..space], mapped[(space + 1)..]);
+        }
         if (module == "exceptions") return ("builtins", name);
         return (Modules.TryGetValue(module, out var m) ? m : module, name);
     }

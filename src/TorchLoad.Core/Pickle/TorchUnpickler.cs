@@ -70,7 +70,7 @@ internal sealed class TorchUnpickler : IPickleHost
                 { GlobalName = full };
             return new PyGlobal(module, name);
         }
-        if (DefaultAllowlist.PermissiveValues.TryGetValue(full, out var kind)) return new PyGlobal(module, name, kind, null);
+        if (DefaultAllowlist.TryPermissiveValue(full, out var kind)) return new PyGlobal(module, name, kind, null);
         return new PyGlobal(module, name);
     }
 

@@ -96,14 +96,46 @@ public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
     {
         if (ParameterSetName == InputStreamSet)
         {
+            Work.WriteReady();
             ProcessInputStream(InputStream!, LoadStream);
             return;
         }
         foreach (var file in ResolvePaths(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
+        {
+            if (LoadsOnAWorker(file))
+            {
+                Work.Add(() => TorchLoader.Load(file, _options), checkpoint => Try(file, () => WriteObject(checkpoint().Root, enumerateCollection: false)));
+                continue;
+            }
+            Work.WriteReady();
             Try(file, () => WriteObject(TorchLoader.Load(file, WithProgress(file)).Root, enumerateCollection: false));
+        }
     }
 
-    protected override void EndProcessing() => EndInputStreams(LoadStream);
+    protected override void EndProcessing()
+    {
+        Work.WriteReady();
+        EndInputStreams(LoadStream);
+    }
+
+    // Small files load on workers, in input order: a folder of small checkpoints is a fixed cost per file. Large
+    // ones load here (their storages are read in parallel already, progress is written from this thread, and
+    // loading several at once would hold several in memory); a scriptblock -MapLocation must run on this thread.
+    private const long WorkerFileBytes = 16 << 20;
+
+    private bool LoadsOnAWorker(string file)
+    {
+        if (MapLocation is not (null or string)) return false;
+        try
+        {
+            var info = new FileInfo(file);
+            return info.Exists && info.Length <= WorkerFileBytes;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return false;
+        }
+    }
 
     private void LoadStream(Stream stream, string name)
     {

@@ -50,14 +50,21 @@ public sealed class TestTorchCheckpointCommand : TorchCmdletBase
     {
         if (ParameterSetName == InputStreamSet)
         {
+            Work.WriteReady();
             ProcessInputStream(InputStream!, AuditStream);
             return;
         }
+        // audits run on workers (a folder of small files is a fixed cost per file), rows come out in input order
         foreach (var file in ResolvePaths(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
-            Try(file, () => Write(CheckpointAudit.Audit(file, SafeGlobal ?? [], verifyCrc: !SkipCrc, cancel: Cancellation, checkValues: CheckValues)));
+            Work.Add(() => CheckpointAudit.Audit(file, SafeGlobal ?? [], verifyCrc: !SkipCrc, cancel: Cancellation, checkValues: CheckValues),
+                audit => Try(file, () => Write(audit())));
     }
 
-    protected override void EndProcessing() => EndInputStreams(AuditStream);
+    protected override void EndProcessing()
+    {
+        Work.WriteReady();
+        EndInputStreams(AuditStream);
+    }
 
     private void AuditStream(Stream stream, string name) =>
         Try(name, () => Write(CheckpointAudit.Audit(stream, name, SafeGlobal ?? [], verifyCrc: !SkipCrc, LoadLimits.Default with { MaxStreamBytes = MaxStreamBytes }, Cancellation, CheckValues)));

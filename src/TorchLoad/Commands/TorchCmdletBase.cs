@@ -4,7 +4,7 @@ using TorchLoad.Core.Errors;
 namespace TorchLoad.Commands;
 
 /// <summary>What every TorchLoad cmdlet shares: path resolution, Ctrl+C, and exception to ErrorRecord mapping.</summary>
-public abstract class TorchCmdletBase : PSCmdlet
+public abstract class TorchCmdletBase : PSCmdlet, IDisposable
 {
     protected const string PathSet = "Path";
     protected const string LiteralPathSet = "LiteralPath";
@@ -15,6 +15,18 @@ public abstract class TorchCmdletBase : PSCmdlet
     protected CancellationToken Cancellation => _cancel.Token;
 
     protected override void StopProcessing() => _cancel.Cancel();
+
+    /// <summary>Files audited or loaded on workers, written in input order (see <see cref="OrderedWork"/>).</summary>
+    internal OrderedWork Work { get; } = new();
+
+    /// <summary>PowerShell disposes the command when its pipeline ends, stopped or not: work still in flight is cancelled and awaited.</summary>
+    public void Dispose()
+    {
+        _cancel.Cancel();
+        Work.Abandon();
+        _cancel.Dispose();
+        GC.SuppressFinalize(this);
+    }
 
     /// <summary>Resolves -Path (wildcards) or -LiteralPath to file-system paths (files, or DCP checkpoint folders); a path that does not resolve is a non-terminating error.</summary>
     protected IEnumerable<string> ResolvePaths(string[]? paths, bool literal)
@@ -40,6 +52,7 @@ public abstract class TorchCmdletBase : PSCmdlet
             }
             catch (Exception e) when (e is ItemNotFoundException or ArgumentException or NotSupportedException or System.Management.Automation.DriveNotFoundException or ProviderNotFoundException)
             {
+                Work.WriteReady(); // after the results of the files before it
                 WriteError(new ErrorRecord(e, "PathNotFound", ErrorCategory.ObjectNotFound, p));
                 continue;
             }
@@ -55,10 +68,15 @@ public abstract class TorchCmdletBase : PSCmdlet
     /// </summary>
     private string FileSystemPath(string path)
     {
+        // Get-ChildItem's PSPath names the provider: the file-system path follows it
+        if (path.StartsWith(FileSystemProviderPrefix, StringComparison.OrdinalIgnoreCase) && System.IO.Path.IsPathFullyQualified(path.AsSpan(FileSystemProviderPrefix.Length)))
+            return System.IO.Path.GetFullPath(path[FileSystemProviderPrefix.Length..]);
         if (System.IO.Path.IsPathFullyQualified(path) && SessionState.Path.CurrentLocation.Provider.Name == "FileSystem")
             return System.IO.Path.GetFullPath(path);
         return SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
     }
+
+    private const string FileSystemProviderPrefix = @"Microsoft.PowerShell.Core\FileSystem::";
 
     /// <summary>
     /// A file (FileInfo, from Get-ChildItem) or a path string that arrived where a loaded object was
