@@ -42,6 +42,9 @@ public sealed class TorchCheckpoint
     /// <summary>Every record of a zip archive.</summary>
     public IReadOnlyList<string> Records { get; internal set; } = [];
 
+    /// <summary>A zip archive's directory as the load read it (an audit checks its CRCs without reading it again).</summary>
+    internal IReadOnlyList<Archive.ZipRecord>? ZipRecords { get; init; }
+
     /// <summary>For a DCP folder: every chunk of every tensor, with its file, byte range and the box it fills.</summary>
     public IReadOnlyList<Dcp.DcpChunk> DcpChunks => Dcp?.ChunkRows().ToList() ?? [];
 

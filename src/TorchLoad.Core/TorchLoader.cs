@@ -115,14 +115,14 @@ public static class TorchLoader
     {
         var file = session.File;
         if (file.Length == 0) throw new TorchLoadException(TorchLoadErrorReason.NotACheckpoint, "The file is empty.");
-        var head = new byte[(int)Math.Min(512, file.Length)];
+        Span<byte> head = stackalloc byte[(int)Math.Min(512, file.Length)];
         file.ReadExactly(0, head);
-        if (head.AsSpan().StartsWith("PK\x03\x04"u8)) return CheckpointFormat.Zip;
-        if (head.AsSpan().StartsWith("PYTORCH1"u8))
+        if (head.StartsWith("PK\x03\x04"u8)) return CheckpointFormat.Zip;
+        if (head.StartsWith("PYTORCH1"u8))
             throw new TorchLoadException(TorchLoadErrorReason.UnsupportedFormat, "This archive format comes from a PyTorch preview release (PYTORCH1) and is not supported.");
         if (TarCheckpoint.LooksLikeTar(head)) return CheckpointFormat.Tar;
         if (Safetensors.SafetensorsFile.LooksLikeSafetensors(head, file.Length)) return CheckpointFormat.Safetensors;
-        if (head.AsSpan().StartsWith("PK"u8))
+        if (head.StartsWith("PK"u8))
             throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, "The file starts like a zip archive but not with a local file header (PK\\3\\4), which torch.load requires.", null, 0);
         return CheckpointFormat.Legacy;
     }

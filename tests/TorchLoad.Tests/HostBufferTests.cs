@@ -21,4 +21,24 @@ public class HostBufferTests
         span.Fill(0xA5);                    // every page writable
         Assert.Equal(0xA5, span[Length - 1]);
     }
+
+    [Fact]
+    public unsafe void ArenaBuffersNeverOverlapAcrossGrowingChunks()
+    {
+        // chunks start small and double: buffers of every size up to the arena's limit, each filled with its own
+        // byte, all read back intact (a chunk too small for the next buffer must start a new one)
+        var arena = new StorageArena();
+        var sizes = new[] { 1, 63, 64, 65, 4000, 16 << 10, (16 << 10) - 1, StorageArena.MaxLength, 10_000, 3, StorageArena.MaxLength - 7 };
+        var buffers = new List<(StorageBuffer Buffer, byte Fill)>();
+        for (var i = 0; i < 400; i++)
+        {
+            var b = arena.Allocate(sizes[i % sizes.Length]);
+            var fill = (byte)(i * 7 + 1);
+            new Span<byte>(b.Pointer, (int)b.Length).Fill(fill);
+            Assert.Equal(0, (long)b.Pointer % 64); // aligned as torch aligns records
+            buffers.Add((b, fill));
+        }
+        foreach (var (b, fill) in buffers)
+            Assert.True(new ReadOnlySpan<byte>(b.Pointer, (int)b.Length).IndexOfAnyExcept(fill) < 0);
+    }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 using TorchLoad.Core.Errors;
@@ -150,30 +151,47 @@ internal static class ZipDirectory
     {
         if (file.Length < EocdSize) throw Invalid("the file is too short to be a zip archive", 0);
         var tailLength = (int)Math.Min(file.Length, EocdSize + 0xFFFF + 20);
-        var tailStart = file.Length - tailLength;
-        var tail = file.ReadBytes(tailStart, tailLength, "zip end of central directory");
-        var at = -1;
-        for (var i = tail.Length - EocdSize; i >= 0; i--)
+        // torch writes no archive comment, so the record ends the file: the last KiB holds it and the ZIP64 locator
+        // before it. The search runs backwards either way, so the short tail finds what the whole one would.
+        Span<byte> tail = stackalloc byte[Math.Min(tailLength, 1024)];
+        file.ReadExactly(file.Length - tail.Length, tail, "zip end of central directory");
+        var at = LastEocd(tail);
+        if (at >= 20 || tail.Length == tailLength) return ReadEnd(file, tail, at);
+        var rented = ArrayPool<byte>.Shared.Rent(tailLength);
+        try
         {
-            if (BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(i)) == EocdSig) { at = i; break; }
+            var whole = rented.AsSpan(0, tailLength);
+            file.ReadExactly(file.Length - tailLength, whole, "zip end of central directory");
+            return ReadEnd(file, whole, LastEocd(whole));
         }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>The central directory's place and entry count from the end record at <paramref name="at"/> in the file's last bytes (and the ZIP64 record it points to).</summary>
+    private static (long Offset, long Size, long Count) ReadEnd(FileSource file, ReadOnlySpan<byte> tail, int at)
+    {
+        var tailStart = file.Length - tail.Length;
         if (at < 0) throw Invalid("no end-of-central-directory record: the archive is truncated or not a zip file", file.Length);
-        var eocd = tail.AsSpan(at);
+        var eocd = tail[at..];
         long count = BinaryPrimitives.ReadUInt16LittleEndian(eocd[10..]);
         long size = BinaryPrimitives.ReadUInt32LittleEndian(eocd[12..]);
         long offset = BinaryPrimitives.ReadUInt32LittleEndian(eocd[16..]);
         var eocdPos = tailStart + at;
 
         // ZIP64: torch always writes the locator and record (spec 3.2); use them when present.
-        if (at >= 20 && BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(at - 20)) == Zip64LocatorSig)
+        if (at >= 20 && BinaryPrimitives.ReadUInt32LittleEndian(tail[(at - 20)..]) == Zip64LocatorSig)
         {
-            var recordOffset = BinaryPrimitives.ReadInt64LittleEndian(tail.AsSpan(at - 20 + 8));
+            var recordOffset = BinaryPrimitives.ReadInt64LittleEndian(tail[(at - 20 + 8)..]);
             if (recordOffset < 0 || recordOffset > eocdPos - 20 - 56) throw Invalid("the ZIP64 locator points outside the file", eocdPos - 20);
-            var z = file.ReadBytes(recordOffset, 56, "zip64 end of central directory");
+            Span<byte> z = stackalloc byte[56];
+            file.ReadExactly(recordOffset, z, "zip64 end of central directory");
             if (BinaryPrimitives.ReadUInt32LittleEndian(z) != Zip64EocdSig) throw Invalid("the ZIP64 end-of-central-directory record is missing", recordOffset);
-            count = BinaryPrimitives.ReadInt64LittleEndian(z.AsSpan(32));
-            size = BinaryPrimitives.ReadInt64LittleEndian(z.AsSpan(40));
-            offset = BinaryPrimitives.ReadInt64LittleEndian(z.AsSpan(48));
+            count = BinaryPrimitives.ReadInt64LittleEndian(z[32..]);
+            size = BinaryPrimitives.ReadInt64LittleEndian(z[40..]);
+            offset = BinaryPrimitives.ReadInt64LittleEndian(z[48..]);
             eocdPos = recordOffset;
         }
         else if (count == 0xFFFF || size == 0xFFFFFFFF || offset == 0xFFFFFFFF)
@@ -182,6 +200,14 @@ internal static class ZipDirectory
         if (count < 0 || size < 0 || offset < 0 || offset > eocdPos || size > eocdPos - offset)
             throw Invalid($"the central directory ({size} bytes at {offset}) lies outside the file", eocdPos);
         return (offset, size, count);
+    }
+
+    /// <summary>Where the last end-of-central-directory signature starts in <paramref name="tail"/>, or -1.</summary>
+    private static int LastEocd(ReadOnlySpan<byte> tail)
+    {
+        for (var i = tail.Length - EocdSize; i >= 0; i--)
+            if (BinaryPrimitives.ReadUInt32LittleEndian(tail[i..]) == EocdSig) return i;
+        return -1;
     }
 
     private static void ApplyZip64Extra(ReadOnlySpan<byte> extra, ref long usize, ref long csize, ref long localOffset, long at)

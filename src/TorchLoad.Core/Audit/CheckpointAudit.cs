@@ -73,12 +73,7 @@ public static class CheckpointAudit
     }
 
     /// <summary>The session's safe globals plus the call's; os/sys/posix/nt are refused, as for a load.</summary>
-    private static HashSet<string> AllowedGlobals(IReadOnlyCollection<string>? safeGlobals)
-    {
-        var allowed = new HashSet<string>(SafeGlobalRegistry.Snapshot(), StringComparer.Ordinal);
-        foreach (var g in safeGlobals ?? []) allowed.Add(SafeGlobalRegistry.Validate(g));
-        return allowed;
-    }
+    private static IReadOnlySet<string> AllowedGlobals(IReadOnlyCollection<string>? safeGlobals) => SafeGlobalRegistry.SnapshotWith(safeGlobals);
 
     /// <summary>
     /// One source, opened once for the load, the CRC check and the value check. A file that changes while it is
@@ -107,12 +102,13 @@ public static class CheckpointAudit
             result.PickleProtocol = checkpoint.PickleProtocol;
             result.StorageCount = checkpoint.Storages.Count;
             result.StorageBytes = checkpoint.Storages.Where(s => s.ViewOf is null).Sum(s => s.ByteLength);
-            result.TensorCount = TensorInfo.From(checkpoint.Root, hash: false).Count();
+            result.TensorCount = TensorInfo.Count(checkpoint.Root);
             result.RecordCount = checkpoint.Records.Count;
             result.Findings.AddRange(checkpoint.Warnings);
-            if (checkpoint.Format == "zip" && verifyCrc) VerifyCrcs(source, result, options.Limits, cancel);
+            if (checkpoint.Format == "zip" && verifyCrc) VerifyCrcs(source, result, options.Limits, cancel, records: checkpoint.ZipRecords);
             if (checkValues) CheckValues(o => TensorStatistics.LoadForMeasuring(source, o), result, options.Limits, cancel);
-            if (source.HasChanged) throw source.Changed();
+            // the load checked the file at its end; reading it again (CRCs, values) needs its own check
+            if ((checkpoint.Format == "zip" && verifyCrc || checkValues) && source.HasChanged) throw source.Changed();
         }
         catch (Exception e) when (TorchLoader.AsLoadError(e, path) is { Reason: not (TorchLoadErrorReason.Cancelled or TorchLoadErrorReason.CheckpointChanged) } mapped)
         {
@@ -146,16 +142,18 @@ public static class CheckpointAudit
     internal static void Conclude(AuditResult result, List<string> named, List<string> modulePids, IReadOnlySet<string> allowed, TorchLoadException? failure,
         IReadOnlyList<string>? dcpMetadataGlobals = null)
     {
-        foreach (var group in (dcpMetadataGlobals ?? []).GroupBy(n => n, StringComparer.Ordinal))
+        var (metadataNames, metadataCounts) = CountInOrder(dcpMetadataGlobals ?? []);
+        foreach (var name in metadataNames)
         {
-            var verdict = Dcp.DcpMetadataUnpickler.IsAllowed(group.Key) ? "Allowed" : DangerousGlobals.IsDangerous(group.Key) ? "Dangerous" : "Unknown";
-            result.Globals.Add(new GlobalFinding(group.Key, verdict, group.Count()));
+            var verdict = Dcp.DcpMetadataUnpickler.IsAllowed(name) ? "Allowed" : DangerousGlobals.IsDangerous(name) ? "Dangerous" : "Unknown";
+            result.Globals.Add(new GlobalFinding(name, verdict, metadataCounts[name]));
         }
         var fromMetadata = result.Globals.Count;
-        foreach (var group in named.GroupBy(n => n, StringComparer.Ordinal))
+        var (globalNames, globalCounts) = CountInOrder(named);
+        foreach (var name in globalNames)
         {
-            var verdict = IsAllowed(group.Key, allowed) ? "Allowed" : DangerousGlobals.IsDangerous(group.Key) ? "Dangerous" : "Unknown";
-            result.Globals.Add(new GlobalFinding(group.Key, verdict, group.Count()));
+            var verdict = IsAllowed(name, allowed) ? "Allowed" : DangerousGlobals.IsDangerous(name) ? "Dangerous" : "Unknown";
+            result.Globals.Add(new GlobalFinding(name, verdict, globalCounts[name]));
         }
         foreach (var m in modulePids.Distinct())
             result.Findings.Add($"Whole nn.Module class {m} is referenced by a legacy 'module' persistent id (safe mode refuses it)");
@@ -174,6 +172,22 @@ public static class CheckpointAudit
                 or TorchLoadErrorReason.UnsupportedVersion or TorchLoadErrorReason.UnsupportedOpcode or TorchLoadErrorReason.NotACheckpoint
                 ? AuditVerdict.Unsupported
                 : AuditVerdict.Corrupt;
+    }
+
+    /// <summary>
+    /// Each distinct name in order of first occurrence, with how often it occurs (what GroupBy gives, without its
+    /// groupings; collections of reference types and ints, whose code is precompiled).
+    /// </summary>
+    private static (List<string> Names, Dictionary<string, int> Counts) CountInOrder(IReadOnlyList<string> names)
+    {
+        var distinct = new List<string>();
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var n in names)
+        {
+            if (counts.TryGetValue(n, out var c)) counts[n] = c + 1;
+            else { counts[n] = 1; distinct.Add(n); }
+        }
+        return (distinct, counts);
     }
 
     /// <summary>
@@ -274,9 +288,10 @@ public static class CheckpointAudit
 
     /// <summary>Every record's bytes against its directory CRC-32 (stored read directly, deflated inflated with the same bound as a load).</summary>
     /// <param name="label">Put before each record name in findings (a DCP item's key: every item has an archive/data.pkl).</param>
-    internal static void VerifyCrcs(FileSource file, AuditResult result, LoadLimits limits, CancellationToken cancel, string label = "")
+    /// <param name="records">The directory a load of the same source read, or null to read it.</param>
+    internal static void VerifyCrcs(FileSource file, AuditResult result, LoadLimits limits, CancellationToken cancel, string label = "", IReadOnlyList<ZipRecord>? records = null)
     {
-        var records = ZipDirectory.Read(file).ToList();
+        records ??= ZipDirectory.Read(file);
         var stored = StoredCrcs(file, records, cancel); // stored records in parallel; findings below stay in record order
         byte[]? buffer = null; // inflate buffer, rented when a deflated record comes
         try
@@ -338,7 +353,7 @@ public static class CheckpointAudit
     /// and hashed by two workers at once, each through its own 1 MiB buffer: one core hashes slower than the page
     /// cache delivers.
     /// </summary>
-    private static uint[] StoredCrcs(FileSource file, List<ZipRecord> records, CancellationToken cancel)
+    private static uint[] StoredCrcs(FileSource file, IReadOnlyList<ZipRecord> records, CancellationToken cancel)
     {
         var crcs = new uint[records.Count];
         var todo = new List<int>();
@@ -348,6 +363,14 @@ public static class CheckpointAudit
         void Hash(int i, byte[] buffer)
         {
             var r = records[i];
+            if (r.Size <= buffer.Length)
+            {
+                // one read, hashed in one call (no hasher object per record: small files have a few small records)
+                var span = buffer.AsSpan(0, (int)r.Size);
+                file.ReadExactly(r.DataOffset, span, r.Name);
+                crcs[i] = System.IO.Hashing.Crc32.HashToUInt32(span);
+                return;
+            }
             var crc = new System.IO.Hashing.Crc32();
             for (long done = 0; done < r.Size;)
             {

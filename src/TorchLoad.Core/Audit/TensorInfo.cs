@@ -67,7 +67,7 @@ public sealed class TensorInfo
         foreach (var found in TensorWalker.Walk(root))
         {
             if (found.Tensor is not { } t || parts.Contains(t)) continue;
-            foreach (var (_, p) in t.Parts()) parts.Add(p);
+            if (t.HasParts) foreach (var (_, p) in t.Parts()) parts.Add(p);
             var info = Describe(found.Path, t, hash: false, path);
             if (hash)
             {
@@ -76,6 +76,20 @@ public sealed class TensorInfo
             }
             yield return info;
         }
+    }
+
+    /// <summary>How many rows <see cref="From(object?, bool, string?)"/> gives, without making them (an audit's TensorCount).</summary>
+    public static int Count(object? root)
+    {
+        var parts = new HashSet<TorchTensor>(ReferenceEqualityComparer.Instance);
+        var count = 0;
+        foreach (var found in TensorWalker.Walk(root))
+        {
+            if (found.Tensor is not { } t || parts.Contains(t)) continue;
+            if (t.HasParts) foreach (var (_, p) in t.Parts()) parts.Add(p);
+            count++;
+        }
+        return count;
     }
 
     public static TensorInfo Describe(string name, TorchTensor t, bool hash, string? path = null) => new()

@@ -40,6 +40,19 @@ public static class SafeGlobalRegistry
         lock (Gate) return _names;
     }
 
+    /// <summary>
+    /// The registry's names plus <paramref name="extra"/> (a call's -SafeGlobal), validated: the registry's own set
+    /// when there is nothing to add (it is never changed, only replaced), so a load copies nothing.
+    /// </summary>
+    internal static IReadOnlySet<string> SnapshotWith(IEnumerable<string>? extra)
+    {
+        var names = Snapshot();
+        if (extra is null || extra is ICollection<string> { Count: 0 } || extra is IReadOnlyCollection<string> { Count: 0 }) return names;
+        var all = new HashSet<string>(names, StringComparer.Ordinal);
+        foreach (var name in extra) all.Add(Validate(name));
+        return all;
+    }
+
     /// <summary>Checks a user-supplied <c>module.Name</c> and returns it trimmed.</summary>
     public static string Validate(string name)
     {

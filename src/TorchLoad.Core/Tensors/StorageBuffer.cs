@@ -97,27 +97,11 @@ public sealed unsafe class HostBuffer : StorageBuffer
     /// </summary>
     public void Prefault(long offset, long length)
     {
-        if (Madvise is null || offset < 0 || length <= 0 || offset > Length - length) return;
+        if (LibC.Madvise is null || offset < 0 || length <= 0 || offset > Length - length) return;
         const long Page = 4096;
         var start = ((long)Pointer + offset + Page - 1) & ~(Page - 1);
         var end = ((long)Pointer + offset + length) & ~(Page - 1);
-        if (end > start) _ = Madvise((IntPtr)start, (nuint)(end - start), MadvPopulateWrite);
-    }
-
-    private const int MadvPopulateWrite = 23;
-
-    // libc's madvise, looked up once (Linux only); null where there is none, and then nothing is prefaulted.
-    private static readonly delegate* unmanaged<IntPtr, nuint, int, int> Madvise = FindMadvise();
-
-    private static delegate* unmanaged<IntPtr, nuint, int, int> FindMadvise()
-    {
-        if (!OperatingSystem.IsLinux()) return null;
-        foreach (var name in new[] { "libc.so.6", "libc" })
-        {
-            if (NativeLibrary.TryLoad(name, out var lib) && NativeLibrary.TryGetExport(lib, "madvise", out var fn))
-                return (delegate* unmanaged<IntPtr, nuint, int, int>)fn;
-        }
-        return null;
+        if (end > start) _ = LibC.Madvise((IntPtr)start, (nuint)(end - start), LibC.MadvPopulateWrite);
     }
 
     protected override void Release()
@@ -137,15 +121,22 @@ public sealed unsafe class HostBuffer : StorageBuffer
 public sealed class StorageArena
 {
     public const int MaxLength = 64 << 10;
-    private const int ChunkSize = 1 << 20;
+    // Chunks start at 16 KiB and double up to 1 MiB: a 5 KB checkpoint took a whole megabyte (and reported it to
+    // the GC as memory pressure, so a thousand small loads ran full collections).
+    private const int FirstChunk = 16 << 10, ChunkSize = 1 << 20;
     private ArenaChunk? _chunk;
-    private int _used;
+    private int _used, _nextChunk = FirstChunk;
 
     public StorageBuffer Allocate(long length)
     {
         if (length > MaxLength) return new HostBuffer(length);
         var aligned = (int)((length + 63) & ~63L); // 64-byte aligned, as torch aligns records
-        if (_chunk is null || _used + aligned > ChunkSize) { _chunk = new ArenaChunk(ChunkSize); _used = 0; }
+        if (_chunk is null || _used + aligned > _chunk.Size)
+        {
+            _chunk = new ArenaChunk(Math.Max(_nextChunk, aligned));
+            _nextChunk = Math.Min(_nextChunk * 2, ChunkSize);
+            _used = 0;
+        }
         var buffer = new ArenaBuffer(_chunk, _used, length);
         _used += aligned;
         return buffer;
