@@ -27,6 +27,7 @@
             TestFilesSkipCrc  $r = Test-TorchCheckpoint -LiteralPath $files -SkipCrc
             ImportFiles       $r = Import-TorchCheckpoint -LiteralPath $files
             TestDir           $r = Get-ChildItem -LiteralPath <Path> -Filter *.pt | Test-TorchCheckpoint
+            TestDirArray      $r = Test-TorchCheckpoint -LiteralPath (Get-ChildItem -LiteralPath <Path> -Filter *.pt).FullName
                               (the whole pipeline timed; <WarmupPath> a folder with 20 of the files)
         then VmHWM. Nothing in the result is touched before VmHWM is read; afterwards only its Count is
         taken, as a sanity check (items), and an audit that is not Safe fails the measurement.
@@ -44,7 +45,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Mandatory)][ValidateSet('Eager', 'Mmap', 'Storage', 'List', 'Hash', 'Test', 'Stats', 'StatsLoaded',
-        'TestFiles', 'TestFilesSkipCrc', 'ImportFiles', 'TestDir', 'Export', 'ImportModule', 'Memcpy', 'MemcpyFresh')][string]$Method,
+        'TestFiles', 'TestFilesSkipCrc', 'ImportFiles', 'TestDir', 'TestDirArray', 'Export', 'ImportModule', 'Memcpy', 'MemcpyFresh')][string]$Method,
     [string]$ModulePath,
     [string]$Path,
     [string]$WarmupPath,
@@ -152,13 +153,14 @@ for ($pass = 0; $pass -lt 2; $pass++) {
         'TestFilesSkipCrc' { $sw.Restart(); $r = Test-TorchCheckpoint -LiteralPath $p -SkipCrc; $sw.Stop() }
         'ImportFiles'      { $sw.Restart(); $r = Import-TorchCheckpoint -LiteralPath $p; $sw.Stop() }
         'TestDir'          { $sw.Restart(); $r = Get-ChildItem -LiteralPath $p -Filter *.pt | Test-TorchCheckpoint; $sw.Stop() }
+        'TestDirArray'     { $sw.Restart(); $r = Test-TorchCheckpoint -LiteralPath (Get-ChildItem -LiteralPath $p -Filter *.pt).FullName; $sw.Stop() }
         'Export'  { $sw.Restart(); $r = Export-TorchSafetensors -LiteralPath $p -Destination $outputs[$pass] -Force; $sw.Stop() }
     }
 }
 $hwmKiB = Get-StatusKiB 'VmHWM'
 $items = if ($r -is [Collections.ICollection]) { $r.Count } else { @($r).Count }   # dictionary keys / storages / rows / files
 if ($Method -eq 'Export') { Remove-Item -LiteralPath $outputs[0] -Force }
-if ($Method -in 'Test', 'TestFiles', 'TestFilesSkipCrc', 'TestDir') {
+if ($Method -in 'Test', 'TestFiles', 'TestFilesSkipCrc', 'TestDir', 'TestDirArray') {
     # every file must pass the audit, or the figure is not the figure of a clean read
     $bad = @($r | Where-Object { -not $_.IsSafe })
     if ($bad) { throw "$($bad.Count) of $items audited file(s) are not Safe: $($bad[0].Verdict) $($bad[0].Path) $($bad[0].Findings -join '; ')" }
