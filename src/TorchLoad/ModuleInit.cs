@@ -16,8 +16,17 @@ public sealed class ModuleInit : IModuleAssemblyInitializer, IModuleAssemblyClea
 
     public void OnImport()
     {
-        if (!Directory.Exists(DepsDir)) return; // flat layout (tests from bin/): nothing to isolate
-        AssemblyLoadContext.Default.Resolving += ResolveCore;
+        if (Directory.Exists(DepsDir)) AssemblyLoadContext.Default.Resolving += ResolveCore; // else flat layout (tests from bin/): nothing to isolate
+        // the engine's hot loops compile on a pool thread while PowerShell finishes the import and parses the command
+        ThreadPool.UnsafeQueueUserWorkItem(static _ => StartEngineWarmup(), null);
+    }
+
+    // its own method, so that loading TorchLoad.Core (named in its body) happens on the pool thread too
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void StartEngineWarmup()
+    {
+        try { Core.EngineWarmup.Start(); }
+        catch (Exception) { } // a head start only: the first load compiles what it needs as before
     }
 
     public void OnRemove(PSModuleInfo psModuleInfo) => AssemblyLoadContext.Default.Resolving -= ResolveCore;

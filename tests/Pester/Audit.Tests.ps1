@@ -390,13 +390,13 @@ Describe 'Test-TorchCheckpoint' {
         $all = @(Get-ChildItem -LiteralPath (Join-Path $fixtures 'torch-2.6'), (Join-Path $fixtures 'bad') -File -Filter '*.pt' | Sort-Object FullName)
         $list = [System.Collections.Generic.List[string]]::new()
         foreach ($round in 1..3) { foreach ($f in $all) { $list.Add($f.FullName) }; $list.Add((Join-Path $TestDrive "missing-$round.pt")) }
-        $one = foreach ($p in $list) { Test-TorchCheckpoint -LiteralPath $p 2>&1 }
+        $one = foreach ($p in $list) { Test-TorchCheckpoint -LiteralPath $p -ErrorAction Continue 2>&1 }
         $expected = @($one | ForEach-Object { if ($_ -is [System.Management.Automation.ErrorRecord]) { "error $($_.TargetObject)" } else { "$($_.Path) $($_.Verdict) $($_.ErrorId) $($_.TensorCount)" } })
         $text = { param($r) @($r | ForEach-Object { if ($_ -is [System.Management.Automation.ErrorRecord]) { "error $($_.TargetObject)" } else { "$($_.Path) $($_.Verdict) $($_.ErrorId) $($_.TensorCount)" } }) }
         $expected.Count | Should -Be $list.Count
-        & $text (Test-TorchCheckpoint -LiteralPath $list 2>&1) | Should -Be $expected
-        & $text ($list | Test-TorchCheckpoint 2>&1) | Should -Be $expected
-        & $text ($all | Test-TorchCheckpoint 2>&1) | Should -Be @($expected | Where-Object { $_ -notlike 'error *' } | Select-Object -First $all.Count)
+        & $text (Test-TorchCheckpoint -LiteralPath $list -ErrorAction Continue 2>&1) | Should -Be $expected
+        & $text ($list | Test-TorchCheckpoint -ErrorAction Continue 2>&1) | Should -Be $expected
+        & $text ($all | Test-TorchCheckpoint -ErrorAction Continue 2>&1) | Should -Be @($expected | Where-Object { $_ -notlike 'error *' } | Select-Object -First $all.Count)
     }
 
     It 'stops cleanly when the pipeline has what it needs (Select-Object -First) with audits in flight' {

@@ -37,17 +37,33 @@ public static class LocationRegistry
         get { lock (Gate) return _handlers; }
     }
 
+    private static bool _hasUserHandlers;
+
+    /// <summary>True once a handler was registered (until <see cref="Reset"/>): user handlers may be PowerShell scriptblocks, which run only on the thread that owns their runspace.</summary>
+    public static bool HasUserHandlers
+    {
+        get { lock (Gate) return _hasUserHandlers; }
+    }
+
     /// <summary>Adds a handler and keeps the list sorted by priority (stable: equal priorities keep registration order).</summary>
     public static void Register(LocationHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        lock (Gate) _handlers = _handlers.Append(handler).OrderBy(h => h.Priority).ToList();
+        lock (Gate)
+        {
+            _handlers = _handlers.Append(handler).OrderBy(h => h.Priority).ToList();
+            _hasUserHandlers = true;
+        }
     }
 
     /// <summary>Removes user handlers (built-ins stay).</summary>
     public static void Reset()
     {
-        lock (Gate) _handlers = BuiltIns();
+        lock (Gate)
+        {
+            _handlers = BuiltIns();
+            _hasUserHandlers = false;
+        }
     }
 
     /// <summary>torch's location_tag: the first tagger that names the storage.</summary>

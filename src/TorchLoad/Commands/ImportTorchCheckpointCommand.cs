@@ -120,12 +120,13 @@ public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
 
     // Small files load on workers, in input order: a folder of small checkpoints is a fixed cost per file. Large
     // ones load here (their storages are read in parallel already, progress is written from this thread, and
-    // loading several at once would hold several in memory); a scriptblock -MapLocation must run on this thread.
+    // loading several at once would hold several in memory); scriptblocks (-MapLocation, Register-TorchLocationHandler)
+    // must run on this thread, which owns their runspace.
     private const long WorkerFileBytes = 16 << 20;
 
     private bool LoadsOnAWorker(string file)
     {
-        if (MapLocation is not (null or string)) return false;
+        if (MapLocation is not (null or string) || Core.Devices.LocationRegistry.HasUserHandlers) return false;
         try
         {
             var info = new FileInfo(file);
