@@ -57,6 +57,23 @@ public sealed class FileSourceWindowTests
         Assert.InRange(counting.BytesRead - before, 64, 8 << 10);
     }
 
+    [Fact]
+    public void ASmallFile_IsReadOnce()
+    {
+        // a 6 KB checkpoint: header, end record, directory, local headers and pickle, front to back and back again
+        var data = Pattern(6432);
+        using var counting = new CountingStream(data);
+        using var source = FileSource.FromStream(counting, long.MaxValue, "(test)");
+        var buffer = new byte[22];
+        foreach (var at in new[] { 0, 5408, 6410, 4816, 0, 576, 64, 3000, 6432 - 22 })
+        {
+            source.ReadExactly(at, buffer);
+            Assert.Equal(data.AsSpan(at, buffer.Length).ToArray(), buffer);
+        }
+        Assert.Equal(1, counting.Reads);
+        Assert.Equal(data.Length, counting.BytesRead);
+    }
+
     private static byte[] Pattern(long length)
     {
         var data = new byte[length];

@@ -109,14 +109,18 @@ internal sealed class FileSource : IDisposable
                         ? Math.Min(_nextWindow * 2, WindowSize) // reading on forward: read further ahead
                         : FirstWindow;
                     (_windowStart, _windowLength) = (-1, 0); // empty until the read below succeeds
-                    var length = (int)Math.Min(Math.Max(_nextWindow, destination.Length), Length - offset);
+                    // a small file is read whole, once: its header, end record, directory, local headers and
+                    // pickle were six reads back and forth (a thousand 5 KB checkpoints: 6,000 system calls)
+                    var start = Length <= SmallRead ? 0 : offset;
+                    if (Length <= SmallRead) _nextWindow = (int)Length;
+                    var length = (int)Math.Min(Math.Max(_nextWindow, destination.Length), Length - start);
                     if (_window is null || _window.Length < length)
                     {
                         _window?.Dispose(); // allocated as it grows: a 5 KB checkpoint never touches a megabyte
                         _window = new HostBuffer(Math.Max(length, _nextWindow), deferPressure: true);
                     }
-                    ReadDirect(offset, _window.AsSpan(0, length), record);
-                    (_windowStart, _windowLength) = (offset, length);
+                    ReadDirect(start, _window.AsSpan(0, length), record);
+                    (_windowStart, _windowLength) = (start, length);
                 }
                 _window!.AsSpan(offset - _windowStart, destination.Length).CopyTo(destination);
             }

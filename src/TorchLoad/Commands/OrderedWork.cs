@@ -5,17 +5,23 @@ namespace TorchLoad.Commands;
 /// files came. An audit of a thousand 5 KB checkpoints is a fixed cost per file (open, directory, pickle): with
 /// workers both cores do it, and PowerShell's binding of the next piped file overlaps the work. Results, failures
 /// included, reach their writer on the pipeline thread only (WriteObject, WriteError and scriptblocks must run
-/// there), oldest first; at most <see cref="Window"/> files are in flight, so memory stays bounded.
+/// there), oldest first; at most <see cref="Window"/> files are in flight, so memory stays bounded. Files go to the
+/// workers in batches of <see cref="Batch"/>: one hand-off per file (a wake-up, a wait) cost as much as auditing
+/// a small file.
 /// </summary>
 internal sealed class OrderedWork
 {
-    private readonly Queue<(Task Work, Action Write)> _inFlight = new();
+    private readonly Queue<Item> _inFlight = new();
+    private List<Item>? _unstarted;
 
-    /// <summary>Files in flight at once: two per core (one core: none, the work runs inline).</summary>
-    public static int Window { get; } = Environment.ProcessorCount > 1 ? Math.Min(Environment.ProcessorCount, 8) * 2 : 0;
+    /// <summary>Files in flight at once: eight per core (one core: none, the work runs inline).</summary>
+    public static int Window { get; } = Environment.ProcessorCount > 1 ? Math.Min(Environment.ProcessorCount, 8) * 8 : 0;
+
+    /// <summary>Files one worker takes at a time.</summary>
+    public const int Batch = 4;
 
     /// <summary>
-    /// Starts <paramref name="work"/> on a worker; <paramref name="write"/> later gets a function that returns its
+    /// Queues <paramref name="work"/> for a worker; <paramref name="write"/> later gets a function that returns its
     /// result or throws what it threw. Before returning, writes every result that is ready in order, and waits for
     /// the oldest while the window is full.
     /// </summary>
@@ -26,28 +32,81 @@ internal sealed class OrderedWork
             write(work);
             return;
         }
-        var task = Task.Run(work);
-        _inFlight.Enqueue((task, () => write(() => task.GetAwaiter().GetResult())));
+        var item = new Item(() => work(), result => write(() => (T)result()!));
+        _inFlight.Enqueue(item);
+        (_unstarted ??= []).Add(item);
+        // a batch goes when it is full, or at once while a core has nothing to do (a slow pipeline is not held back)
+        if (_unstarted.Count >= Batch || Volatile.Read(ref _running) < Environment.ProcessorCount) StartUnstarted();
         WriteReady(Window);
     }
 
     /// <summary>Writes results in order while the oldest is finished, or while more than <paramref name="keep"/> are in flight (0: all of them).</summary>
     public void WriteReady(int keep = 0)
     {
-        while (_inFlight.Count > 0 && (_inFlight.Count > keep || _inFlight.Peek().Work.IsCompleted))
+        while (_inFlight.Count > 0 && (_inFlight.Count > keep || _inFlight.Peek().IsCompleted))
         {
-            var (_, write) = _inFlight.Dequeue();
-            write();
+            var item = _inFlight.Peek();
+            if (!item.IsCompleted && _unstarted is { Count: > 0 }) StartUnstarted(); // the oldest may not have gone yet
+            item.Wait();
+            _inFlight.Dequeue();
+            item.Write();
         }
     }
 
     /// <summary>The pipeline stopped (Ctrl+C, Select-Object -First): waits for the work already started, whose results go unwritten.</summary>
     public void Abandon()
     {
+        _unstarted = null; // never started: nothing to wait for
         while (_inFlight.TryDequeue(out var item))
+            if (item.Started) item.Wait();
+    }
+
+    private int _running; // batches started and not finished
+
+    private void StartUnstarted()
+    {
+        var batch = _unstarted!;
+        _unstarted = null;
+        foreach (var item in batch) item.Started = true;
+        Interlocked.Increment(ref _running);
+        var task = Task.Run(() =>
         {
-            try { item.Work.Wait(); }
-            catch (AggregateException) { } // cancelled or failed: nobody reads it now
+            try { foreach (var item in batch) item.Run(); }
+            finally { Interlocked.Decrement(ref _running); }
+        });
+        foreach (var item in batch) item.Task = task;
+    }
+
+    /// <summary>One file's work and its outcome (a result or the exception it threw).</summary>
+    private sealed class Item(Func<object?> work, Action<Func<object?>> write)
+    {
+        private object? _result;
+        private Exception? _failure;
+        private bool _done;
+
+        public Task? Task { get; set; }
+        public bool Started { get; set; }
+        public bool IsCompleted => Volatile.Read(ref _done);
+
+        public void Run()
+        {
+            try { _result = work(); }
+            catch (Exception e) { _failure = e; }
+            Volatile.Write(ref _done, true);
+        }
+
+        // the item's own batch: Run never throws (its failure is kept for Write), so neither does this
+        public void Wait()
+        {
+            if (!IsCompleted) Task!.Wait();
+        }
+
+        public void Write() => write(() => _failure is null ? _result : throw Rethrow(_failure));
+
+        private static Exception Rethrow(Exception e)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e).Throw();
+            return e; // not reached
         }
     }
 }
