@@ -19,24 +19,9 @@ import sys
 import time
 
 import torch
+
+from bench_measure import measure
 from safetensors.torch import save_file
-
-
-def status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def reset_hwm():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def main():
@@ -44,22 +29,17 @@ def main():
         sys.exit("usage: python3 torch_export_time.py <file.pt> <out.safetensors> <warmup.pt> <warm-out>")
     path, out, warm, warm_out = sys.argv[1:]
 
-    sd = None
-    for src, dst in ((warm, warm_out), (path, out)):
-        sd = None
-        gc.collect()
-        reset = reset_hwm()
-        base = status_kib("VmRSS")
-        t0 = time.perf_counter()
+    def export(src, dst):
         sd = torch.load(src, map_location="cpu")
         save_file(sd, dst)
-        seconds = time.perf_counter() - t0
-    hwm = status_kib("VmHWM")
+        return sd
+
+    sd = None
+    for src, dst in ((warm, warm_out), (path, out)):
+        sd = None  # the warm-up's state dict is freed before the timed pass
+        sd, record = measure(lambda: export(src, dst))
     print(json.dumps({
-        "seconds": seconds,
-        "peak_bytes_above_baseline": max(0, hwm - base) * 1024,
-        "baseline_bytes": base * 1024,
-        "hwm_reset": reset,
+        **record,
         "items": len(sd),
         "bytes_written": os.path.getsize(out),
         "torch": torch.__version__,

@@ -26,22 +26,7 @@ import time
 
 import torch
 
-
-def status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def reset_hwm():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+from bench_measure import measure
 
 
 def main():
@@ -66,18 +51,9 @@ def main():
             return [torch.load(f) for f in fs]
 
     run(warm)
-    gc.collect()
-    reset = reset_hwm()
-    base = status_kib("VmRSS")
-    t0 = time.perf_counter()
-    result = run(files)
-    seconds = time.perf_counter() - t0
-    hwm = status_kib("VmHWM")
+    result, record = measure(lambda: run(files))
     print(json.dumps({
-        "seconds": seconds,
-        "peak_bytes_above_baseline": max(0, hwm - base) * 1024,
-        "baseline_bytes": base * 1024,
-        "hwm_reset": reset,
+        **record,
         "items": len(result),
         "files": len(files),
         "mode": mode,

@@ -30,28 +30,7 @@ import time
 
 import torch
 
-
-def status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def reset_hwm():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def drop_caches():
-    os.sync()
-    with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("3")
+from bench_measure import measure
 
 
 def main():
@@ -69,20 +48,9 @@ def main():
         kw["mmap"] = True
 
     torch.load(warmup, **kw)
-    gc.collect()
-    if "--drop-caches" in opts:
-        drop_caches()
-    reset = reset_hwm()
-    base = status_kib("VmRSS")
-    t0 = time.perf_counter()
-    result = torch.load(path, **kw)
-    seconds = time.perf_counter() - t0
-    hwm = status_kib("VmHWM")
+    result, record = measure(lambda: torch.load(path, **kw), drop="--drop-caches" in opts)
     print(json.dumps({
-        "seconds": seconds,
-        "peak_bytes_above_baseline": max(0, hwm - base) * 1024,
-        "baseline_bytes": base * 1024,
-        "hwm_reset": reset,
+        **record,
         "items": len(result),
         "torch": torch.__version__,
         "kwargs": ", ".join(f"{k}={v!r}" for k, v in kw.items()),
