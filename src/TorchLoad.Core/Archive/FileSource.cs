@@ -280,7 +280,10 @@ internal sealed class CheckedFile : SourceReader
         SafeFileHandle? handle = null;
         try
         {
-            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            // SequentialScan: the kernel reads further ahead (a 1 GiB eager load from a cold disk, 5 alternating runs:
+            // ~555 ms against ~620 ms with no hint, ~630 ms asking WILLNEED for the whole span first, and 1.15 s with
+            // RandomAccess, which turned readahead off); storages and records are read front to back
+            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
             return new CheckedFile(path, handle);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -294,27 +297,6 @@ internal sealed class CheckedFile : SourceReader
     public override long Length { get; }
 
     public override int Read(long offset, Span<byte> destination) => RandomAccess.Read(_handle, destination, offset);
-
-    /// <summary>
-    /// Asks the kernel to start reading [offset, offset + length) into the page cache now (Linux; a hint). An eager
-    /// load that is about to read every large storage lets a cold disk stream the whole range while the workers copy,
-    /// instead of each read waiting for its own pages.
-    /// </summary>
-    public unsafe void WillNeed(long offset, long length)
-    {
-        if (LibC.Fadvise is null || length <= 0) return;
-        var added = false;
-        try
-        {
-            _handle.DangerousAddRef(ref added);
-            _ = LibC.Fadvise((int)_handle.DangerousGetHandle(), offset, length, LibC.FadvWillNeed);
-        }
-        catch (ObjectDisposedException) { } // closed meanwhile: nothing to hint
-        finally
-        {
-            if (added) _handle.DangerousRelease();
-        }
-    }
 
     /// <summary>One fstat for the size, one for the last-write time: microseconds, once per read of a storage.</summary>
     public override bool HasChanged()

@@ -171,13 +171,6 @@ internal sealed class LoadSession : IDisposable
             foreach (var b in into) b?.Dispose();
             throw;
         }
-        // every large raw range is about to be read: from a cold disk, one readahead of their whole span streams it
-        // (fast or slow disk alike) while the workers copy; from the page cache it costs a walk of the cached pages
-        long spanStart = long.MaxValue, spanEnd = 0;
-        for (var i = 0; i < large.Count; i++)
-            if (into[i] is not null) (spanStart, spanEnd) = (Math.Min(spanStart, large[i].FileOffset), Math.Max(spanEnd, large[i].FileOffset + large[i].ByteLength));
-        if (spanEnd > spanStart) File.OpenFile?.WillNeed(File.BaseOffset + spanStart, spanEnd - spanStart);
-
         StorageBuffer ReadLarge(int i, Action<long> report, CancellationToken cancel)
         {
             if (into[i] is not { } buffer) return read(large[i], report);
