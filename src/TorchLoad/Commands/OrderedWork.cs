@@ -36,7 +36,7 @@ internal sealed class OrderedWork
         _inFlight.Enqueue(item);
         (_unstarted ??= []).Add(item);
         // a batch goes when it is full, or at once while a core has nothing to do (a slow pipeline is not held back)
-        if (_unstarted.Count >= Batch || Volatile.Read(ref _running) < Environment.ProcessorCount) StartUnstarted();
+        if (_unstarted.Count >= Batch || Volatile.Read(ref _running) == 0) StartUnstarted();
         WriteReady(Window);
     }
 
