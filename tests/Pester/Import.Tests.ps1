@@ -119,6 +119,9 @@ Describe 'Import-TorchCheckpoint paths and pipeline' {
         @(Get-ChildItem -LiteralPath $dir | Get-TorchStorage).Count | Should -Be 4
         @(Get-ChildItem -LiteralPath $dir | Measure-TorchTensor).Count | Should -Be 4
         @([pscustomobject]@{ FullName = (Join-Path $dir 'model[1].pt') } | Test-TorchCheckpoint).Count | Should -Be 1
+        # -Path takes the name with its brackets escaped, as PowerShell's own cmdlets do
+        @(Import-TorchCheckpoint -Path (Join-Path $dir 'model`[1`].pt')).Count | Should -Be 1
+        @(Test-TorchCheckpoint -Path (Join-Path $dir 'model`[1`].pt')).Count | Should -Be 1
     }
 
     It 'resolves a -Path without wildcards through a PowerShell drive, .. segments and another provider''s location' {

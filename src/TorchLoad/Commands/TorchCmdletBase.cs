@@ -36,10 +36,10 @@ public abstract class TorchCmdletBase : PSCmdlet, IDisposable
             List<string> resolved = [];
             try
             {
-                if (literal || !WildcardPattern.ContainsWildcardCharacters(p))
+                if (literal || !WildcardPattern.ContainsWildcardCharacters(p) && !p.Contains('`'))
                 {
-                    // a -Path without wildcard characters names one item, as -LiteralPath does; PowerShell's globbing
-                    // costs ~0.4 ms a path (it reads /proc/self/mountinfo five times), more than auditing a small file
+                    // a -Path without wildcard characters or escapes names one item, as -LiteralPath does; PowerShell's
+                    // globbing costs ~0.4 ms a path (it reads /proc/self/mountinfo five times), more than auditing a small file
                     var full = FileSystemPath(p);
                     if (!File.Exists(full) && !Directory.Exists(full)) throw new ItemNotFoundException($"Cannot find path '{full}' because it does not exist.");
                     resolved.Add(full);
