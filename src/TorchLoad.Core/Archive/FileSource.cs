@@ -111,13 +111,12 @@ internal sealed class FileSource : IDisposable
                     (_windowStart, _windowLength) = (-1, 0); // empty until the read below succeeds
                     // a small file is read whole, once: its header, end record, directory, local headers and
                     // pickle were six reads back and forth (a thousand 5 KB checkpoints: 6,000 system calls)
-                    var start = Length <= SmallRead ? 0 : offset;
-                    if (Length <= SmallRead) _nextWindow = (int)Length;
-                    var length = (int)Math.Min(Math.Max(_nextWindow, destination.Length), Length - start);
+                    var (start, want) = Length <= SmallRead ? (0L, (int)Length) : (offset, _nextWindow);
+                    var length = (int)Math.Min(Math.Max(want, destination.Length), Length - start);
                     if (_window is null || _window.Length < length)
                     {
                         _window?.Dispose(); // allocated as it grows: a 5 KB checkpoint never touches a megabyte
-                        _window = new HostBuffer(Math.Max(length, _nextWindow), deferPressure: true);
+                        _window = new HostBuffer(Math.Max(length, want), deferPressure: true);
                     }
                     ReadDirect(start, _window.AsSpan(0, length), record);
                     (_windowStart, _windowLength) = (start, length);

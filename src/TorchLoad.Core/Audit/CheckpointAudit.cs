@@ -105,10 +105,11 @@ public static class CheckpointAudit
             result.TensorCount = TensorInfo.Count(checkpoint.Root);
             result.RecordCount = checkpoint.Records.Count;
             result.Findings.AddRange(checkpoint.Warnings);
-            if (checkpoint.Format == "zip" && verifyCrc) VerifyCrcs(source, result, options.Limits, cancel, records: checkpoint.ZipRecords);
+            var crcs = checkpoint.Format == "zip" && verifyCrc;
+            if (crcs) VerifyCrcs(source, result, options.Limits, cancel, records: checkpoint.ZipRecords);
             if (checkValues) CheckValues(o => TensorStatistics.LoadForMeasuring(source, o), result, options.Limits, cancel);
             // the load checked the file at its end; reading it again (CRCs, values) needs its own check
-            if ((checkpoint.Format == "zip" && verifyCrc || checkValues) && source.HasChanged) throw source.Changed();
+            if ((crcs || checkValues) && source.HasChanged) throw source.Changed();
         }
         catch (Exception e) when (TorchLoader.AsLoadError(e, path) is { Reason: not (TorchLoadErrorReason.Cancelled or TorchLoadErrorReason.CheckpointChanged) } mapped)
         {
@@ -296,47 +297,47 @@ public static class CheckpointAudit
         byte[]? buffer = null; // inflate buffer, rented when a deflated record comes
         try
         {
-        for (var i = 0; i < records.Count; i++)
-        {
-            var r = records[i];
-            cancel.ThrowIfCancellationRequested();
-            if (r.Size == 0) continue;
-            if (r.Crc32 == 0) { result.Findings.Add($"CRC not recorded for {label}{r.Name} (saved with CRC computation off)"); continue; }
-            uint actual;
-            if (r.IsStored)
+            for (var i = 0; i < records.Count; i++)
             {
-                actual = stored[i];
-            }
-            else
-            {
-                var crc = new System.IO.Hashing.Crc32();
-                if (r.Size > limits.MaxInflateRatio * Math.Max(file.Length, 1) || r.CompressedSize > int.MaxValue)
+                var r = records[i];
+                cancel.ThrowIfCancellationRequested();
+                if (r.Size == 0) continue;
+                if (r.Crc32 == 0) { result.Findings.Add($"CRC not recorded for {label}{r.Name} (saved with CRC computation off)"); continue; }
+                uint actual;
+                if (r.IsStored)
                 {
-                    result.Findings.Add($"CRC not checked for {label}{r.Name}: it would inflate past -MaxInflateRatio");
-                    continue;
+                    actual = stored[i];
                 }
-                using var raw = new MemoryStream(file.ReadBytes(r.DataOffset, (int)r.CompressedSize, r.Name));
-                using var inflate = new InflaterInputStream(raw, new ICSharpCode.SharpZipLib.Zip.Compression.Inflater(true));
-                buffer ??= ArrayPool<byte>.Shared.Rent(HashBuffer);
-                long total = 0;
-                int n;
-                try
+                else
                 {
-                    while ((n = inflate.Read(buffer, 0, buffer.Length)) > 0 && total <= r.Size)
+                    var crc = new System.IO.Hashing.Crc32();
+                    if (r.Size > limits.MaxInflateRatio * Math.Max(file.Length, 1) || r.CompressedSize > int.MaxValue)
                     {
-                        crc.Append(buffer.AsSpan(0, n));
-                        total += n;
+                        result.Findings.Add($"CRC not checked for {label}{r.Name}: it would inflate past -MaxInflateRatio");
+                        continue;
                     }
+                    using var raw = new MemoryStream(file.ReadBytes(r.DataOffset, (int)r.CompressedSize, r.Name));
+                    using var inflate = new InflaterInputStream(raw, new ICSharpCode.SharpZipLib.Zip.Compression.Inflater(true));
+                    buffer ??= ArrayPool<byte>.Shared.Rent(HashBuffer);
+                    long total = 0;
+                    int n;
+                    try
+                    {
+                        while ((n = inflate.Read(buffer, 0, buffer.Length)) > 0 && total <= r.Size)
+                        {
+                            crc.Append(buffer.AsSpan(0, n));
+                            total += n;
+                        }
+                    }
+                    catch (ICSharpCode.SharpZipLib.SharpZipBaseException e)
+                    {
+                        result.Findings.Add($"CRC mismatch for {label}{r.Name}: the deflated data is corrupt ({e.Message})");
+                        continue;
+                    }
+                    actual = crc.GetCurrentHashAsUInt32();
                 }
-                catch (ICSharpCode.SharpZipLib.SharpZipBaseException e)
-                {
-                    result.Findings.Add($"CRC mismatch for {label}{r.Name}: the deflated data is corrupt ({e.Message})");
-                    continue;
-                }
-                actual = crc.GetCurrentHashAsUInt32();
+                if (actual != r.Crc32) result.Findings.Add($"CRC mismatch for {label}{r.Name}: directory says {r.Crc32:x8}, data has {actual:x8}");
             }
-            if (actual != r.Crc32) result.Findings.Add($"CRC mismatch for {label}{r.Name}: directory says {r.Crc32:x8}, data has {actual:x8}");
-        }
         }
         finally
         {

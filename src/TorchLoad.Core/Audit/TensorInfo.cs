@@ -60,15 +60,11 @@ public sealed class TensorInfo
     /// <summary>Every tensor reachable from <paramref name="root"/> (nested parts of sparse/quantized tensors excluded), in walk order.</summary>
     public static IEnumerable<TensorInfo> From(object? root, bool hash, string? path = null)
     {
-        // every name of every tensor (a tied weight is listed under each name); parts of sparse and
-        // quantized tensors are not rows of their own; a digest is computed once per tensor
-        var parts = new HashSet<TorchTensor>(ReferenceEqualityComparer.Instance);
+        // a digest is computed once per tensor
         var digests = new Dictionary<TorchTensor, string?>(ReferenceEqualityComparer.Instance);
-        foreach (var found in TensorWalker.Walk(root))
+        foreach (var (name, t) in Rows(root))
         {
-            if (found.Tensor is not { } t || parts.Contains(t)) continue;
-            if (t.HasParts) foreach (var (_, p) in t.Parts()) parts.Add(p);
-            var info = Describe(found.Path, t, hash: false, path);
+            var info = Describe(name, t, hash: false, path);
             if (hash)
             {
                 if (!digests.TryGetValue(t, out var d)) digests[t] = d = Digest(t);
@@ -81,15 +77,24 @@ public sealed class TensorInfo
     /// <summary>How many rows <see cref="From(object?, bool, string?)"/> gives, without making them (an audit's TensorCount).</summary>
     public static int Count(object? root)
     {
-        var parts = new HashSet<TorchTensor>(ReferenceEqualityComparer.Instance);
         var count = 0;
+        foreach (var _ in Rows(root)) count++; // not LINQ's Count over value tuples: JIT-compiled on every process's first audit
+        return count;
+    }
+
+    /// <summary>
+    /// The tensors that are rows, with their names: every name of every tensor (a tied weight is listed under each
+    /// name); parts of sparse and quantized tensors are not rows of their own.
+    /// </summary>
+    private static IEnumerable<(string Name, TorchTensor Tensor)> Rows(object? root)
+    {
+        var parts = new HashSet<TorchTensor>(ReferenceEqualityComparer.Instance);
         foreach (var found in TensorWalker.Walk(root))
         {
             if (found.Tensor is not { } t || parts.Contains(t)) continue;
             if (t.HasParts) foreach (var (_, p) in t.Parts()) parts.Add(p);
-            count++;
+            yield return (found.Path, t);
         }
-        return count;
     }
 
     public static TensorInfo Describe(string name, TorchTensor t, bool hash, string? path = null) => new()

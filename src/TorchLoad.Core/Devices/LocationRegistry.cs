@@ -16,9 +16,7 @@ public sealed record LocationHandler(int Priority, string Name, Func<TorchStorag
 public static class LocationRegistry
 {
     private static readonly object Gate = new();
-    private static IReadOnlyList<LocationHandler> _handlers = BuiltIns();
-
-    private static IReadOnlyList<LocationHandler> BuiltIns() =>
+    private static readonly IReadOnlyList<LocationHandler> BuiltIns =
     [
         new(10, "cpu", s => s.Device == "cpu" ? "cpu" : null, (s, tag) => tag == "cpu" ? s : null),
         new(20, "ilgpu", s => s.Device == "cpu" ? null : s.Device, (s, tag) =>
@@ -32,38 +30,27 @@ public static class LocationRegistry
         new(22, "meta", null, (s, tag) => tag == "meta" ? s : null),
     ];
 
+    private static IReadOnlyList<LocationHandler> _handlers = BuiltIns; // replaced, never changed
+
     public static IReadOnlyList<LocationHandler> Handlers
     {
         get { lock (Gate) return _handlers; }
     }
 
-    private static bool _hasUserHandlers;
-
     /// <summary>True once a handler was registered (until <see cref="Reset"/>): user handlers may be PowerShell scriptblocks, which run only on the thread that owns their runspace.</summary>
-    public static bool HasUserHandlers
-    {
-        get { lock (Gate) return _hasUserHandlers; }
-    }
+    public static bool HasUserHandlers => Handlers.Count > BuiltIns.Count;
 
     /// <summary>Adds a handler and keeps the list sorted by priority (stable: equal priorities keep registration order).</summary>
     public static void Register(LocationHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        lock (Gate)
-        {
-            _handlers = _handlers.Append(handler).OrderBy(h => h.Priority).ToList();
-            _hasUserHandlers = true;
-        }
+        lock (Gate) _handlers = _handlers.Append(handler).OrderBy(h => h.Priority).ToList();
     }
 
     /// <summary>Removes user handlers (built-ins stay).</summary>
     public static void Reset()
     {
-        lock (Gate)
-        {
-            _handlers = BuiltIns();
-            _hasUserHandlers = false;
-        }
+        lock (Gate) _handlers = BuiltIns;
     }
 
     /// <summary>torch's location_tag: the first tagger that names the storage.</summary>

@@ -23,15 +23,16 @@ internal static class DefaultAllowlist
     /// <summary>Pure-data builtins that permissive mode rebuilds as values instead of inert objects.</summary>
     public static bool TryPermissiveValue(string fullName, out GlobalKind kind)
     {
-        kind = fullName switch
+        GlobalKind? found = fullName switch
         {
             "builtins.frozenset" => GlobalKind.FrozenSet,
             "builtins.bytes" => GlobalKind.Bytes,
             "copyreg._reconstructor" => GlobalKind.Reconstructor,
             "copyreg.__newobj__" => GlobalKind.NewObjHelper,
-            _ => default,
+            _ => null,
         };
-        return fullName is "builtins.frozenset" or "builtins.bytes" or "copyreg._reconstructor" or "copyreg.__newobj__";
+        kind = found.GetValueOrDefault();
+        return found is not null;
     }
 
     private static Dictionary<string, Entry> Build()

@@ -47,10 +47,9 @@ public static class SafeGlobalRegistry
     internal static IReadOnlySet<string> SnapshotWith(IEnumerable<string>? extra)
     {
         var names = Snapshot();
-        if (extra is null || extra is ICollection<string> { Count: 0 } || extra is IReadOnlyCollection<string> { Count: 0 }) return names;
-        var all = new HashSet<string>(names, StringComparer.Ordinal);
-        foreach (var name in extra) all.Add(Validate(name));
-        return all;
+        HashSet<string>? all = null;
+        foreach (var name in extra ?? []) (all ??= new HashSet<string>(names, StringComparer.Ordinal)).Add(Validate(name));
+        return all ?? names;
     }
 
     /// <summary>Checks a user-supplied <c>module.Name</c> and returns it trimmed.</summary>

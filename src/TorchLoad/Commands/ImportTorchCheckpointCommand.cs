@@ -96,7 +96,6 @@ public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
     {
         if (ParameterSetName == InputStreamSet)
         {
-            Work.WriteReady();
             ProcessInputStream(InputStream!, LoadStream);
             return;
         }
@@ -112,11 +111,7 @@ public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
         }
     }
 
-    protected override void EndProcessing()
-    {
-        Work.WriteReady();
-        EndInputStreams(LoadStream);
-    }
+    protected override void EndProcessing() => EndInputStreams(LoadStream);
 
     // Small files load on workers, in input order: a folder of small checkpoints is a fixed cost per file. Large
     // ones load here (their storages are read in parallel already, progress is written from this thread, and

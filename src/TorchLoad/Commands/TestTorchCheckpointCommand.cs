@@ -50,7 +50,6 @@ public sealed class TestTorchCheckpointCommand : TorchCmdletBase
     {
         if (ParameterSetName == InputStreamSet)
         {
-            Work.WriteReady();
             ProcessInputStream(InputStream!, AuditStream);
             return;
         }
@@ -60,11 +59,7 @@ public sealed class TestTorchCheckpointCommand : TorchCmdletBase
                 audit => Try(file, () => Write(audit())));
     }
 
-    protected override void EndProcessing()
-    {
-        Work.WriteReady();
-        EndInputStreams(AuditStream);
-    }
+    protected override void EndProcessing() => EndInputStreams(AuditStream);
 
     private void AuditStream(Stream stream, string name) =>
         Try(name, () => Write(CheckpointAudit.Audit(stream, name, SafeGlobal ?? [], verifyCrc: !SkipCrc, LoadLimits.Default with { MaxStreamBytes = MaxStreamBytes }, Cancellation, CheckValues)));

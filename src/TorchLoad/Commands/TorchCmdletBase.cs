@@ -113,13 +113,14 @@ public abstract class TorchCmdletBase : PSCmdlet, IDisposable
             (_pipedBytes ??= new MemoryStream()).WriteByte(b.Value);
             return;
         }
-        EndInputStreams(load);
+        EndInputStreams(load); // also writes the results of files still in flight: streams are read here, in order
         load(stream, StreamName(stream));
     }
 
-    /// <summary>Loads the bytes collected from the pipeline, if any.</summary>
+    /// <summary>Writes the results of files still in flight, then loads the bytes collected from the pipeline, if any.</summary>
     protected void EndInputStreams(Action<Stream, string> load)
     {
+        Work.WriteReady();
         if (_pipedBytes is not { } bytes) return;
         _pipedBytes = null;
         bytes.Position = 0;
