@@ -13,9 +13,29 @@ public static class TorchLoader
     public static TorchCheckpoint Load(string path, TorchLoadOptions? options = null)
     {
         options ??= new TorchLoadOptions();
+        if (TryOpenCheckpointFile(path) is { } file) return DisposeOnThrow(file, () => Load(() => file, path, options, ownsSource: true));
         if (Dcp.DcpFolder.TryResolve(path, out var folder)) return Guard(path, () => Dcp.DcpCheckpoint.Load(folder, options)); // a folder, or its .metadata
         if (ShardedCheckpoint.IsIndex(path)) return Guard(path, () => ShardedCheckpoint.Load(path, options));
         return Load(() => new FileSource(path), path, options, ownsSource: true);
+    }
+
+    /// <summary>
+    /// The file at <paramref name="path"/> when it is one checkpoint file (not a DCP <c>.metadata</c> or a sharded
+    /// index) that opens at once, or null. Opening first saves the stat that tells a DCP folder from a file, one of
+    /// the few system calls a small checkpoint costs.
+    /// </summary>
+    internal static FileSource? TryOpenCheckpointFile(string path) =>
+        ShardedCheckpoint.IsIndex(path) || Path.GetFileName(path) == Dcp.DcpFolder.MetadataName ? null : FileSource.TryOpenRegular(path);
+
+    /// <summary>Runs <paramref name="use"/> on a file opened before it; the file is closed if it throws before taking it over (a load closes its own).</summary>
+    internal static T DisposeOnThrow<T>(FileSource file, Func<T> use)
+    {
+        try { return use(); }
+        catch
+        {
+            file.Dispose(); // a second Dispose is nothing
+            throw;
+        }
     }
 
     /// <summary>

@@ -55,6 +55,7 @@ public static class CheckpointAudit
     /// <param name="checkValues">Also reads every tensor's values (a second, full load; nothing executed) and adds a finding per tensor holding NaN or ±Inf; the verdict is not changed by it.</param>
     public static AuditResult Audit(string path, IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default, bool checkValues = false)
     {
+        if (TorchLoader.TryOpenCheckpointFile(path) is { } file) return TorchLoader.DisposeOnThrow(file, () => Audit(() => file, path, safeGlobals, verifyCrc, limits, cancel, checkValues));
         if (ShardedCheckpoint.IsIndex(path)) return AuditShards(path, safeGlobals, verifyCrc, limits, cancel, checkValues);
         if (Dcp.DcpFolder.TryResolve(path, out var folder))
         {
