@@ -47,9 +47,11 @@ public sealed class PerFileCostTests : IDisposable
         Assert.InRange(Allocated(() => CheckpointAudit.Audit(_path)), 1, 160 << 10);
     }
 
+    // 9.4 KB measured (2026-12-05: 10.7 KB before the zip checkpoint's second name dictionary, the walk's paths when
+    // only counting, and the pickle machine's 64-slot stack went); the bound catches a return to tens of kilobytes
     [Fact]
     public void AuditWithoutCrcs_AllocatesLittle() =>
-        Assert.InRange(Allocated(() => CheckpointAudit.Audit(_path, verifyCrc: false)), 1, 48 << 10);
+        Assert.InRange(Allocated(() => CheckpointAudit.Audit(_path, verifyCrc: false)), 1, 16 << 10);
 
     [Fact]
     public void EagerLoad_AllocatesLittle() =>

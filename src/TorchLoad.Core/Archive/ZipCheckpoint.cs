@@ -26,29 +26,30 @@ internal static class ZipCheckpoint
         var prefix = first[..slash];
         var folder = prefix + "/";
         var dataFolder = prefix + "/data/";
-        var byName = new Dictionary<string, ZipRecord>(StringComparer.Ordinal); // everything but data/<key>, by name inside the folder
         foreach (var r in records)
         {
             if (!r.Name.StartsWith(folder, StringComparison.Ordinal))
                 throw new TorchLoadException(TorchLoadErrorReason.InvalidRecordName, $"Record '{r.Name}' is outside the archive folder '{folder}'", r.Name);
-            if (!r.Name.StartsWith(dataFolder, StringComparison.Ordinal)) byName[r.Name[folder.Length..]] = r;
         }
+        // the records other than data/<key>, by their name inside the folder (looked up without building the name)
+        ZipRecord? Named(string name) => records.TryGet(folder, name, out var r) ? r : null;
 
-        if (byName.ContainsKey("constants.pkl"))
+        if (Named("constants.pkl") is not null)
             throw new TorchLoadException(TorchLoadErrorReason.UnsupportedFormat,
                 "This is a TorchScript archive (it has constants.pkl). TorchLoad never loads TorchScript: its code would have to run. Export the weights with torch.save(model.state_dict()) instead.", prefix + "/constants.pkl");
-        if (!byName.ContainsKey("data.pkl") && byName.Keys.Any(k => k.StartsWith(".data/extern_modules", StringComparison.Ordinal) || k.EndsWith(".py", StringComparison.Ordinal)))
+        if (Named("data.pkl") is null && records.Any(r => !r.Name.StartsWith(dataFolder, StringComparison.Ordinal)
+                && (r.Name.AsSpan(folder.Length).StartsWith(".data/extern_modules", StringComparison.Ordinal) || r.Name.EndsWith(".py", StringComparison.Ordinal))))
             throw new TorchLoadException(TorchLoadErrorReason.UnsupportedFormat, "This is a torch.package archive; it holds Python code and is not a torch.save checkpoint.");
 
-        var version = ReadVersion(session, byName, prefix);
+        var version = ReadVersion(session, Named(".data/version") ?? Named("version"), prefix);
         var byteOrder = "little";
-        if (byName.TryGetValue("byteorder", out var bo))
+        if (Named("byteorder") is { } bo)
         {
-            byteOrder = Encoding.ASCII.GetString(ReadSmall(session, bo, 16));
-            if (byteOrder is not ("little" or "big"))
-                throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Unknown endianness type '{byteOrder}' in the byteorder record", bo.Name);
+            var tag = ReadSmall(session, bo, 16);
+            byteOrder = tag.AsSpan().SequenceEqual("little"u8) ? "little" : tag.AsSpan().SequenceEqual("big"u8) ? "big"
+                : throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Unknown endianness type '{Encoding.ASCII.GetString(tag)}' in the byteorder record", bo.Name);
         }
-        if (!byName.TryGetValue("data.pkl", out var pkl))
+        if (Named("data.pkl") is not { } pkl)
             throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The archive has no '{prefix}/data.pkl' record, so it is not a torch.save checkpoint", prefix + "/data.pkl");
 
         object? PersistentLoad(object? pid)
@@ -126,9 +127,9 @@ internal static class ZipCheckpoint
         return checkpoint;
     }
 
-    private static long ReadVersion(LoadSession session, Dictionary<string, ZipRecord> byName, string prefix)
+    private static long ReadVersion(LoadSession session, ZipRecord? record, string prefix)
     {
-        if (!byName.TryGetValue(".data/version", out var record) && !byName.TryGetValue("version", out record))
+        if (record is null)
             throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The archive has neither '{prefix}/version' nor '{prefix}/.data/version'", prefix + "/version");
         var text = Encoding.ASCII.GetString(ReadSmall(session, record, 64));
         var length = 0;

@@ -102,7 +102,7 @@ public static class CheckpointAudit
             result.ByteOrder = checkpoint.ByteOrder;
             result.PickleProtocol = checkpoint.PickleProtocol;
             result.StorageCount = checkpoint.Storages.Count;
-            result.StorageBytes = checkpoint.Storages.Where(s => s.ViewOf is null).Sum(s => s.ByteLength);
+            result.StorageBytes = RootStorageBytes(checkpoint.Storages);
             result.TensorCount = TensorInfo.Count(checkpoint.Root);
             result.RecordCount = checkpoint.Records.Count;
             result.Findings.AddRange(checkpoint.Warnings);
@@ -144,11 +144,14 @@ public static class CheckpointAudit
     internal static void Conclude(AuditResult result, List<string> named, List<string> modulePids, IReadOnlySet<string> allowed, TorchLoadException? failure,
         IReadOnlyList<string>? dcpMetadataGlobals = null)
     {
-        var (metadataNames, metadataCounts) = CountInOrder(dcpMetadataGlobals ?? []);
-        foreach (var name in metadataNames)
+        if (dcpMetadataGlobals is { Count: > 0 })
         {
-            var verdict = Dcp.DcpMetadataUnpickler.IsAllowed(name) ? "Allowed" : DangerousGlobals.IsDangerous(name) ? "Dangerous" : "Unknown";
-            result.Globals.Add(new GlobalFinding(name, verdict, metadataCounts[name]));
+            var (metadataNames, metadataCounts) = CountInOrder(dcpMetadataGlobals);
+            foreach (var name in metadataNames)
+            {
+                var verdict = Dcp.DcpMetadataUnpickler.IsAllowed(name) ? "Allowed" : DangerousGlobals.IsDangerous(name) ? "Dangerous" : "Unknown";
+                result.Globals.Add(new GlobalFinding(name, verdict, metadataCounts[name]));
+            }
         }
         var fromMetadata = result.Globals.Count;
         var (globalNames, globalCounts) = CountInOrder(named);
@@ -157,23 +160,40 @@ public static class CheckpointAudit
             var verdict = IsAllowed(name, allowed) ? "Allowed" : DangerousGlobals.IsDangerous(name) ? "Dangerous" : "Unknown";
             result.Globals.Add(new GlobalFinding(name, verdict, globalCounts[name]));
         }
-        foreach (var m in modulePids.Distinct())
-            result.Findings.Add($"Whole nn.Module class {m} is referenced by a legacy 'module' persistent id (safe mode refuses it)");
+        if (modulePids.Count > 0)
+        {
+            foreach (var m in modulePids.Distinct())
+                result.Findings.Add($"Whole nn.Module class {m} is referenced by a legacy 'module' persistent id (safe mode refuses it)");
+        }
 
-        var unsafeGlobals = result.Globals.Where(g => g.Verdict != "Allowed").ToList();
-        foreach (var g in unsafeGlobals)
+        var unsafeGlobals = 0;
+        for (var i = 0; i < result.Globals.Count; i++)
+        {
+            var g = result.Globals[i];
+            if (g.Verdict == "Allowed") continue;
+            unsafeGlobals++;
             result.Findings.Add(g.Verdict == "Dangerous"
                 ? $"Dangerous global {g.Name}: known to execute code or touch files/network when called"
-                : result.Globals.IndexOf(g) < fromMetadata
+                : i < fromMetadata
                     ? $"Global {g.Name} in .metadata is not one of DCP's classes (nothing widens .metadata's class list)"
                     : $"Global {g.Name} is not allowed in safe mode (-SafeGlobal '{g.Name}' would allow it)");
+        }
 
-        result.Verdict = unsafeGlobals.Count > 0 || modulePids.Count > 0 ? AuditVerdict.Unsafe
+        result.Verdict = unsafeGlobals > 0 || modulePids.Count > 0 ? AuditVerdict.Unsafe
             : failure is null ? (result.Findings.Any(f => f.StartsWith("CRC mismatch", StringComparison.Ordinal)) ? AuditVerdict.Corrupt : AuditVerdict.Safe)
             : failure.Reason is TorchLoadErrorReason.UnsupportedFormat or TorchLoadErrorReason.UnsupportedCompression
                 or TorchLoadErrorReason.UnsupportedVersion or TorchLoadErrorReason.UnsupportedOpcode or TorchLoadErrorReason.NotACheckpoint
                 ? AuditVerdict.Unsupported
                 : AuditVerdict.Corrupt;
+    }
+
+    /// <summary>The bytes of the storages that are not views of another (legacy views share their root's bytes).</summary>
+    private static long RootStorageBytes(IReadOnlyList<Tensors.TorchStorage> storages)
+    {
+        long bytes = 0;
+        for (var i = 0; i < storages.Count; i++)
+            if (storages[i].ViewOf is null) bytes += storages[i].ByteLength;
+        return bytes;
     }
 
     /// <summary>

@@ -78,7 +78,7 @@ public sealed class TensorInfo
     public static int Count(object? root)
     {
         var count = 0;
-        foreach (var _ in Rows(root)) count++; // not LINQ's Count over value tuples: JIT-compiled on every process's first audit
+        foreach (var _ in Rows(root, withPaths: false)) count++; // not LINQ's Count over value tuples: JIT-compiled on every process's first audit
         return count;
     }
 
@@ -86,10 +86,10 @@ public sealed class TensorInfo
     /// The tensors that are rows, with their names: every name of every tensor (a tied weight is listed under each
     /// name); parts of sparse and quantized tensors are not rows of their own.
     /// </summary>
-    private static IEnumerable<(string Name, TorchTensor Tensor)> Rows(object? root)
+    private static IEnumerable<(string Name, TorchTensor Tensor)> Rows(object? root, bool withPaths = true)
     {
         var parts = new HashSet<TorchTensor>(ReferenceEqualityComparer.Instance);
-        foreach (var found in TensorWalker.Walk(root))
+        foreach (var found in TensorWalker.Walk(root, withPaths))
         {
             if (found.Tensor is not { } t || parts.Contains(t)) continue;
             if (t.HasParts) foreach (var (_, p) in t.Parts()) parts.Add(p);

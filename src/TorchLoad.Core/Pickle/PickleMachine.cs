@@ -26,7 +26,7 @@ internal sealed class PickleMachine
     private readonly string _recordName;
     private readonly CancellationToken _cancel;
 
-    private object?[] _stack = new object?[64];
+    private object?[] _stack = new object?[16]; // doubles as needed: a small checkpoint's pickle is a few levels deep
     private int _sp;
     private int[] _marks = new int[16];
     private int _markCount;
@@ -41,7 +41,7 @@ internal sealed class PickleMachine
     private const int MemoChunkBits = 12, MemoChunkSize = 1 << MemoChunkBits, MemoChunkMask = MemoChunkSize - 1;
     private static readonly object MemoNone = new(); // a memoized None; an empty slot is null
     private object?[]?[] _memoChunks = new object?[]?[8];
-    private readonly Dictionary<uint, object?> _memoSparse = [];
+    private Dictionary<uint, object?>? _memoSparse; // made on the first index far past the others (hostile pickles)
     private int _memoCount;
 
     public PickleMachine(IPickleHost host, LoadLimits limits, PickleStringEncoding encoding, string recordName, CancellationToken cancel = default)
@@ -66,7 +66,7 @@ internal sealed class PickleMachine
         _sp = 0;
         _markCount = 0;
         Array.Clear(_memoChunks);
-        _memoSparse.Clear();
+        _memoSparse?.Clear();
         _memoCount = 0;
         Protocol = 0;
         var pos = 0;
@@ -453,12 +453,13 @@ internal sealed class PickleMachine
         if (chunk is not null)
         {
             ref var slot = ref chunk[index & MemoChunkMask];
-            if (slot is null && !(_memoSparse.Count > 0 && _memoSparse.Remove(index))) CountMemoEntry(at);
+            if (slot is null && !(_memoSparse is { Count: > 0 } moved && moved.Remove(index))) CountMemoEntry(at);
             slot = value ?? MemoNone;
             return;
         }
-        if (!_memoSparse.ContainsKey(index)) CountMemoEntry(at);
-        _memoSparse[index] = value;
+        var sparse = _memoSparse ??= [];
+        if (!sparse.ContainsKey(index)) CountMemoEntry(at);
+        sparse[index] = value;
     }
 
     private object?[] NewMemoChunk(int c, uint index)
@@ -489,7 +490,7 @@ internal sealed class PickleMachine
         var c = index >> MemoChunkBits;
         if (c < (uint)_memoChunks.Length && _memoChunks[c] is { } chunk && (index & MemoChunkMask) < (uint)chunk.Length
             && chunk[index & MemoChunkMask] is { } v) return v == MemoNone ? null : v;
-        if (_memoSparse.TryGetValue(index, out var s)) return s;
+        if (_memoSparse is { } sparse && sparse.TryGetValue(index, out var s)) return s;
         throw Malformed(at, $"memo entry {index} is read before it is written");
     }
 

@@ -16,7 +16,10 @@ public static class TensorWalker
     // share code that is precompiled, where a Stack of value tuples ran unoptimized on each first call.
     // Paths are parent-linked and made into text only for what is reported: building every container's
     // dotted path made 100,000 nested lists cost O(depth^2) characters (about 20 s).
-    public static IEnumerable<Found> Walk(object? root)
+    public static IEnumerable<Found> Walk(object? root) => Walk(root, withPaths: true);
+
+    /// <summary>As <see cref="Walk(object?)"/>; without paths every Path is "" and no key is made into text (counting tensors).</summary>
+    internal static IEnumerable<Found> Walk(object? root, bool withPaths)
     {
         var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
         var paths = new List<PathNode?> { null };
@@ -33,24 +36,24 @@ public static class TensorWalker
             // two names); containers are entered once, so shared sub-objects and cycles stay linear.
             if (value is TorchTensor t)
             {
-                yield return new Found(PathNode.Text(path), t, t.Storage);
+                yield return new Found(withPaths ? PathNode.Text(path) : "", t, t.Storage);
                 if (t.HasParts && seen.Add(t))
                 {
                     var parts = t.Parts().ToList();
-                    for (var i = parts.Count - 1; i >= 0; i--) Push(Join(path, parts[i].Name), parts[i].Part);
+                    for (var i = parts.Count - 1; i >= 0; i--) Push(withPaths ? Join(path, parts[i].Name) : null, parts[i].Part);
                 }
                 continue;
             }
             if (value is TorchStorage storage)
             {
-                yield return new Found(PathNode.Text(path), null, storage);
+                yield return new Found(withPaths ? PathNode.Text(path) : "", null, storage);
                 continue;
             }
             if (!seen.Add(value)) continue;
             switch (value)
             {
                 case PyDict d:
-                    for (var i = d.Count - 1; i >= 0; i--) Push(Join(path, KeyText(d.KeyAt(i))), d.ValueAt(i));
+                    for (var i = d.Count - 1; i >= 0; i--) Push(withPaths ? Join(path, KeyText(d.KeyAt(i))) : null, d.ValueAt(i));
                     break;
                 case PyObject o:
                     // pushed in reverse: visited as State, DictItems, ListItems, Args
@@ -62,15 +65,15 @@ public static class TensorWalker
                 case IDictionary map: // hashtables and [ordered] dictionaries users build
                     var entries = new List<DictionaryEntry>();
                     foreach (DictionaryEntry e in map) entries.Add(e);
-                    for (var i = entries.Count - 1; i >= 0; i--) Push(Join(path, KeyText(entries[i].Key)), entries[i].Value);
+                    for (var i = entries.Count - 1; i >= 0; i--) Push(withPaths ? Join(path, KeyText(entries[i].Key)) : null, entries[i].Value);
                     break;
                 case IList list:
-                    for (var i = list.Count - 1; i >= 0; i--) Push(Join(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), list[i]);
+                    for (var i = list.Count - 1; i >= 0; i--) Push(withPaths ? Join(path, Index(i)) : null, list[i]);
                     break;
                 case IEnumerable e:
                     var members = new List<object?>();
                     foreach (var m in e) members.Add(m);
-                    for (var i = members.Count - 1; i >= 0; i--) Push(Join(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), members[i]);
+                    for (var i = members.Count - 1; i >= 0; i--) Push(withPaths ? Join(path, Index(i)) : null, members[i]);
                     break;
             }
         }
@@ -97,6 +100,8 @@ public static class TensorWalker
     }
 
     private static PathNode Join(PathNode? path, string key) => new(path, key);
+
+    private static string Index(int i) => i.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>A dotted path as a key and the path of its container; text only on demand.</summary>
     private sealed class PathNode(PathNode? parent, string key)
