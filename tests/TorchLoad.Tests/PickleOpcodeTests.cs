@@ -806,6 +806,50 @@ public class PickleOpcodeTests
         Assert.Equal(nameof(LoadLimits.MaxMemoEntries), Fail("K\u0001\u0094\u0094\u0094.", TorchLoadErrorReason.LimitExceeded, o).LimitName);
     }
 
+    // ---- memo entries that are never read back are counted, not kept; the tuples REDUCE and BINPERSID consume are not made
+
+    [Fact]
+    public void ACallOnAStackTuple_KeepsACopyOfItsArguments()
+    {
+        // MARK 1 2 TUPLE BINPUT 0 (never read) REDUCE: the arguments lie on the stack; the inert object keeps its own copy
+        var o = Assert.IsType<PyObject>(Run("\u0080\u0002cfoo\nBar\n(K\u0001K\u0002tq\u0000R.", Permissive));
+        Assert.Equal("foo.Bar", o.ClassName);
+        Assert.Equal(new object?[] { 1L, 2L }, o.Args);
+        var two = List(Run("]q\u0001(cfoo\nBar\n(K\u0001K\u0002tq\u0000Rcfoo\nBar\n(K\u0003tq\u0002Re.", Permissive));
+        Assert.Equal(new object?[] { 1L, 2L }, Assert.IsType<PyObject>(two[0]).Args); // the stack slots were reused by the second call
+        Assert.Equal(new object?[] { 3L }, Assert.IsType<PyObject>(two[1]).Args);
+    }
+
+    [Fact]
+    public void ATupleThatIsReadBack_IsMadeAndUsedTwice()
+    {
+        // the args tuple is memoized and read again (BINGET 0): it must exist as a tuple
+        var list = List(Run("]q\u0001(cfoo\nBar\n(K\u0001tq\u0000Rcfoo\nBar\nh\u0000Rh\u0000e.", Permissive));
+        Assert.Equal(3, list.Count);
+        Assert.Equal(new object?[] { 1L }, Assert.IsType<PyObject>(list[0]).Args);
+        Assert.Equal(new object?[] { 1L }, Assert.IsType<PyObject>(list[1]).Args);
+        Assert.Equal(new object?[] { 1L }, Tuple(list[2]));
+    }
+
+    [Fact]
+    public void ACallableBelowAnotherMark_IsStillAStackUnderflow()
+    {
+        var e = Fail("cfoo\nBar\n((tq\u0000R.", TorchLoadErrorReason.MalformedPickle, Permissive);
+        Assert.Contains("underflow", e.Message);
+        Assert.Equal(14, e.ByteOffset); // REDUCE, as when the tuple is made
+    }
+
+    [Fact]
+    public void Limit_MaxMemoEntries_AnEntryNeverReadIsCountedOnce()
+    {
+        // LONG_BINPUT 10000 while the memo is empty (far past the others), 3000 MEMOIZEs, then LONG_BINPUT 10000 again
+        // (near them now): one entry, as for entries that are read
+        var pickle = "K\u0001r" + LE32(10000) + new string('\u0094', 3000) + "r" + LE32(10000) + ".";
+        Assert.Equal(1L, Run(pickle, new TorchLoadOptions { Limits = LoadLimits.Default with { MaxMemoEntries = 3001 } }));
+        Assert.Equal(nameof(LoadLimits.MaxMemoEntries),
+            Fail(pickle, TorchLoadErrorReason.LimitExceeded, new TorchLoadOptions { Limits = LoadLimits.Default with { MaxMemoEntries = 3000 } }).LimitName);
+    }
+
     [Theory]
     [InlineData("X\u0005\u0000\u0000\u0000hello.")]                  // BINUNICODE
     [InlineData("B\u0005\u0000\u0000\u0000hello.")]                  // BINBYTES

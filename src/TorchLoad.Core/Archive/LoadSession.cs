@@ -37,6 +37,7 @@ internal sealed class LoadSession : IDisposable
     public Dictionary<string, TorchStorage> Storages { get; } = new(StringComparer.Ordinal);
     public List<TorchStorage> StorageOrder { get; } = [];
 
+    /// <summary>An unpickler for this load. <paramref name="persistentLoad"/> takes a persistent id's items and never keeps a tuple id itself (it may be a reused array).</summary>
     public TorchUnpickler NewUnpickler(Func<object?, object?> persistentLoad) =>
         new(Options.WeightsOnly, _allowed, Limits, persistentLoad, Options.MapLocation is null ? null : Options.MapLocation.MapTag, Options.Observer);
 

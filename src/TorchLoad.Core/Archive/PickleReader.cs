@@ -58,17 +58,19 @@ internal sealed class PickleReader : IDisposable
         {
             if (!Ensure(pos + 1, record)) return _have;
             var op = At(pos++);
-            long skip;
-            switch (op)
+            if (op == STOP)
             {
-                case STOP:
-                    if (mustHave > pos) Ensure(mustHave, record);
-                    return (int)Math.Min(Math.Max(pos, mustHave), _have);
-                case PROTO or BININT1 or BINGET or BINPUT or EXT1: skip = 1; break;
-                case BININT2 or EXT2: skip = 2; break;
-                case BININT or LONG_BINGET or LONG_BINPUT or EXT4: skip = 4; break;
-                case BINFLOAT: skip = 8; break;
-                case FRAME:
+                if (mustHave > pos) Ensure(mustHave, record);
+                return (int)Math.Min(Math.Max(pos, mustHave), _have);
+            }
+            long skip;
+            switch (ArgumentOf(op))
+            {
+                case Argument.None: continue;
+                case Argument.Fixed1: skip = 1; break;
+                case Argument.Fixed2: skip = 2; break;
+                case Argument.Fixed4: skip = 4; break;
+                case Argument.Fixed8 when op == FRAME:
                     {
                         if (!Ensure(pos + 8, record)) return _have;
                         var frame = BinaryPrimitives.ReadUInt64LittleEndian(Bytes(pos, 8));
@@ -76,22 +78,23 @@ internal sealed class PickleReader : IDisposable
                         if (frame <= (ulong)_cap) mustHave = Math.Max(mustHave, pos + (long)frame); // the machine checks a frame against what follows it
                         continue;
                     }
-                case LONG1 or SHORT_BINUNICODE or SHORT_BINBYTES or SHORT_BINSTRING:
+                case Argument.Fixed8: skip = 8; break;
+                case Argument.Counted1:
                     if (!Ensure(pos + 1, record)) return _have;
                     skip = At(pos++);
                     break;
-                case LONG4 or BINSTRING:
+                case Argument.Counted4S:
                     if (!Ensure(pos + 4, record)) return _have;
                     skip = BinaryPrimitives.ReadInt32LittleEndian(Bytes(pos, 4));
                     pos += 4;
                     if (skip < 0) return _have;
                     break;
-                case BINUNICODE or BINBYTES:
+                case Argument.Counted4:
                     if (!Ensure(pos + 4, record)) return _have;
                     skip = BinaryPrimitives.ReadUInt32LittleEndian(Bytes(pos, 4));
                     pos += 4;
                     break;
-                case BINUNICODE8 or BINBYTES8 or BYTEARRAY8:
+                case Argument.Counted8:
                     {
                         if (!Ensure(pos + 8, record)) return _have;
                         var n = BinaryPrimitives.ReadUInt64LittleEndian(Bytes(pos, 8));
@@ -100,15 +103,14 @@ internal sealed class PickleReader : IDisposable
                         skip = (long)n;
                         break;
                     }
-                case INT or LONG or FLOAT or STRING or UNICODE or GET or PUT or PERSID:
+                case Argument.Line:
                     if ((pos = LineEnd(pos, record)) < 0) return _have;
                     continue;
-                case GLOBAL or INST:
+                case Argument.TwoLines:
                     if ((pos = LineEnd(pos, record)) < 0 || (pos = LineEnd(pos, record)) < 0) return _have;
                     continue;
                 default:
-                    if (Name(op) is null) return _have; // no opcode: the machine says which byte
-                    continue;
+                    return _have; // no opcode: the machine says which byte
             }
             if (skip > maxString) return _have; // the machine refuses the length (LimitExceeded) before reading it
             pos += skip;

@@ -93,10 +93,12 @@ internal sealed class DcpMetadataUnpickler(Action<string, string>? observer) : I
             "(-WeightsOnly:$false and -SafeGlobal do not widen it): a torch-written .metadata never names anything else.") { GlobalName = full };
     }
 
+    public object? PersistentLoadTuple(ReadOnlySpan<object?> pid) => PersistentLoad(pid.ToArray());
+
     public object? PersistentLoad(object? pid) =>
         throw new TorchLoadException(TorchLoadErrorReason.InvalidPersistentId, $"The DCP .metadata has a persistent id ({TorchUnpickler.Describe(pid)}); DCP never writes one");
 
-    public object? Reduce(object? callable, object?[] args)
+    public object? Reduce(object? callable, ReadOnlySpan<object?> args)
     {
         if (callable is not DcpGlobal g) throw Malformed($"REDUCE can only call a DCP class, not {TorchUnpickler.Describe(callable)}");
         switch (g.Kind)

@@ -13,8 +13,14 @@ internal interface IPickleHost
     /// <summary>BINPERSID / PERSID.</summary>
     object? PersistentLoad(object? pid);
 
-    /// <summary>REDUCE: <paramref name="callable"/> is something <see cref="ResolveGlobal"/> returned (or any value, which the host refuses).</summary>
-    object? Reduce(object? callable, object?[] args);
+    /// <summary>BINPERSID of a tuple that only this call sees (the machine never made it): valid only during the call.</summary>
+    object? PersistentLoadTuple(ReadOnlySpan<object?> pid);
+
+    /// <summary>
+    /// REDUCE: <paramref name="callable"/> is something <see cref="ResolveGlobal"/> returned (or any value, which the host
+    /// refuses). <paramref name="args"/> may lie on the machine's stack: valid only during the call (copy what is kept).
+    /// </summary>
+    object? Reduce(object? callable, ReadOnlySpan<object?> args);
 
     /// <summary>NEWOBJ / NEWOBJ_EX / OBJ / INST.</summary>
     object? NewObject(object? cls, object?[] args, PyDict? kwargs, string opcode);

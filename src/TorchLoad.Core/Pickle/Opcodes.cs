@@ -29,6 +29,42 @@ internal static class Opcodes
 
     public const int HighestProtocol = 5;
 
+    /// <summary>What follows an opcode byte in the stream.</summary>
+    public enum Argument : byte
+    {
+        /// <summary>Not an opcode.</summary>
+        Unknown,
+        None,
+        Fixed1, Fixed2, Fixed4, Fixed8,
+        /// <summary>A byte count, then that many bytes (1: an unsigned byte; 4S: a signed int32; 4: an unsigned uint32; 8: a uint64).</summary>
+        Counted1, Counted4S, Counted4, Counted8,
+        /// <summary>Text to the end of the line (two lines: GLOBAL and INST).</summary>
+        Line, TwoLines,
+    }
+
+    private static readonly Argument[] Arguments = BuildArguments();
+
+    private static Argument[] BuildArguments()
+    {
+        var a = new Argument[256];
+        foreach (var f in typeof(Opcodes).GetFields())
+            if (f.IsLiteral && f.FieldType == typeof(byte)) a[(byte)f.GetRawConstantValue()!] = Argument.None;
+        foreach (var op in new[] { PROTO, BININT1, BINGET, BINPUT, EXT1 }) a[op] = Argument.Fixed1;
+        foreach (var op in new[] { BININT2, EXT2 }) a[op] = Argument.Fixed2;
+        foreach (var op in new[] { BININT, LONG_BINGET, LONG_BINPUT, EXT4 }) a[op] = Argument.Fixed4;
+        foreach (var op in new[] { BINFLOAT, FRAME }) a[op] = Argument.Fixed8; // a FRAME's length; the frame's opcodes follow
+        foreach (var op in new[] { LONG1, SHORT_BINUNICODE, SHORT_BINBYTES, SHORT_BINSTRING }) a[op] = Argument.Counted1;
+        foreach (var op in new[] { LONG4, BINSTRING }) a[op] = Argument.Counted4S;
+        foreach (var op in new[] { BINUNICODE, BINBYTES }) a[op] = Argument.Counted4;
+        foreach (var op in new[] { BINUNICODE8, BINBYTES8, BYTEARRAY8 }) a[op] = Argument.Counted8;
+        foreach (var op in new[] { INT, LONG, FLOAT, STRING, UNICODE, GET, PUT, PERSID }) a[op] = Argument.Line;
+        foreach (var op in new[] { GLOBAL, INST }) a[op] = Argument.TwoLines;
+        return a;
+    }
+
+    /// <summary>The argument that follows <paramref name="op"/> (walks that skip opcodes without running them).</summary>
+    public static Argument ArgumentOf(byte op) => Arguments[op];
+
     private static readonly string?[] Names = BuildNames();
 
     private static string?[] BuildNames()

@@ -43,6 +43,10 @@ internal sealed class PickleMachine
     private object?[]?[] _memoChunks = new object?[]?[8];
     private Dictionary<uint, object?>? _memoSparse; // made on the first index far past the others (hostile pickles)
     private int _memoCount;
+    // Entries the pickle never reads back (MemoReads) are counted, not kept: one bit each, in a set when far past the others.
+    private MemoReads? _reads;
+    private ulong[]? _unreadBits;
+    private MemoIndexSet? _unreadFar;
 
     public PickleMachine(IPickleHost host, LoadLimits limits, PickleStringEncoding encoding, string recordName, CancellationToken cancel = default)
     {
@@ -68,6 +72,9 @@ internal sealed class PickleMachine
         Array.Clear(_memoChunks);
         _memoSparse?.Clear();
         _memoCount = 0;
+        _reads = MemoReads.Find(data);
+        if (_unreadBits is not null) Array.Clear(_unreadBits);
+        _unreadFar = null;
         Protocol = 0;
         var pos = 0;
         var opStart = 0;
@@ -171,7 +178,9 @@ internal sealed class PickleMachine
                     case TUPLE1: { var a = Pop(opStart); Push(new[] { a }, opStart); break; }
                     case TUPLE2: { var b = Pop(opStart); var a = Pop(opStart); Push(new[] { a, b }, opStart); break; }
                     case TUPLE3: { var c = Pop(opStart); var b = Pop(opStart); var a = Pop(opStart); Push(new[] { a, b, c }, opStart); break; }
-                    case TUPLE: Push(PopMarkToArray(opStart), opStart); break;
+                    case TUPLE:
+                        if (!ConsumeMarkedTuple(data, ref pos, ref opStart)) Push(PopMarkToArray(opStart), opStart);
+                        break;
                     case EMPTY_LIST: Push(new List<object?>(), opStart); break;
                     case LIST:
                         {
@@ -414,6 +423,45 @@ internal sealed class PickleMachine
         return _stack[start - 1];
     }
 
+    /// <summary>
+    /// MARK ... TUPLE, then a memo put that is never read back (or none), then REDUCE or BINPERSID: the call gets the
+    /// marked items where they lie on the stack, and the tuple (for every tensor of a state dict, a storage's
+    /// persistent id and the rebuild's arguments) is never made. Nothing else could see it: the memo does not keep it
+    /// and the call consumes it. False (nothing done) for anything else, which then runs opcode by opcode.
+    /// </summary>
+    private bool ConsumeMarkedTuple(ReadOnlySpan<byte> data, ref int pos, ref int opStart)
+    {
+        if (_reads is null || _markCount == 0) return false;
+        var next = pos;
+        uint? put = null;
+        if (next < data.Length)
+        {
+            switch (data[next])
+            {
+                case BINPUT when next + 1 < data.Length: put = data[next + 1]; next += 2; break;
+                case LONG_BINPUT when next + 4 < data.Length: put = BinaryPrimitives.ReadUInt32LittleEndian(data.Slice(next + 1, 4)); next += 5; break;
+                case MEMOIZE: put = (uint)_memoCount; next += 1; break;
+            }
+        }
+        if (next >= data.Length || put is { } p && _reads.Contains(p)) return false;
+        var call = data[next];
+        var start = _marks[_markCount - 1];
+        if (call == REDUCE ? start == 0 || (_markCount > 1 && _marks[_markCount - 2] >= start) : call != BINPERSID) return false; // REDUCE: a callable under the mark
+        var items = Marked(opStart, out start); // pops the mark and checks the count, as TUPLE does
+        if (put is { } index)
+        {
+            opStart = pos; // errors name the opcode that raised them, as one by one
+            CountUnread(index, pos);
+        }
+        opStart = next;
+        var result = call == REDUCE ? _host.Reduce(_stack[start - 1], items) : _host.PersistentLoadTuple(items);
+        DropMarked(start);
+        if (call == REDUCE) _stack[--_sp] = null; // the callable
+        Push(result, next);
+        pos = next + 1;
+        return true;
+    }
+
     /// <summary>The items above the top MARK as a new array (tuples, and what the host keeps), popped with the mark.</summary>
     private object?[] PopMarkToArray(int at)
     {
@@ -446,6 +494,11 @@ internal sealed class PickleMachine
     private void MemoPut(uint index, int at)
     {
         var value = Peek(at);
+        if (_reads is not null && !_reads.Contains(index))
+        {
+            CountUnread(index, at);
+            return;
+        }
         var c = (int)(index >> MemoChunkBits);
         var chunk = c < _memoChunks.Length ? _memoChunks[c] : null;
         if (chunk is null && index < 2L * _memoCount + MemoChunkSize) chunk = NewMemoChunk(c, index);
@@ -460,6 +513,28 @@ internal sealed class PickleMachine
         var sparse = _memoSparse ??= [];
         if (!sparse.ContainsKey(index)) CountMemoEntry(at);
         sparse[index] = value;
+    }
+
+    /// <summary>An entry that is never read back: counted once per index (MaxMemoEntries), as a kept one is.</summary>
+    private void CountUnread(uint index, int at)
+    {
+        if (index < 2L * _memoCount + MemoChunkSize) // as for chunks: the bits follow the entry count, not the index
+        {
+            var word = (int)(index >> 6);
+            if (_unreadBits is null || word >= _unreadBits.Length)
+            {
+                var grown = new ulong[Math.Max(word + 1, 2 * (_unreadBits?.Length ?? 2))]; // not Array.Resize<ulong>: not precompiled
+                _unreadBits?.CopyTo(grown, 0);
+                _unreadBits = grown;
+            }
+            ref var bits = ref _unreadBits[word];
+            var bit = 1UL << (int)(index & 63);
+            if ((bits & bit) != 0) return;
+            if (_unreadFar?.Contains(index) != true) CountMemoEntry(at); // put while it was far, then again: the same entry
+            bits |= bit;
+            return;
+        }
+        if ((_unreadFar ??= new()).Add(index)) CountMemoEntry(at);
     }
 
     private object?[] NewMemoChunk(int c, uint index)
@@ -491,6 +566,8 @@ internal sealed class PickleMachine
         if (c < (uint)_memoChunks.Length && _memoChunks[c] is { } chunk && (index & MemoChunkMask) < (uint)chunk.Length
             && chunk[index & MemoChunkMask] is { } v) return v == MemoNone ? null : v;
         if (_memoSparse is { } sparse && sparse.TryGetValue(index, out var s)) return s;
+        if (_reads is not null && !_reads.Contains(index)) // cannot happen: the walk and the run read the same opcodes
+            throw Malformed(at, $"memo entry {index} is read, but the walk before the run found no read of it");
         throw Malformed(at, $"memo entry {index} is read before it is written");
     }
 

@@ -76,18 +76,29 @@ internal sealed class TorchUnpickler : IPickleHost
 
     public object? PersistentLoad(object? pid) => _persistentLoad(pid);
 
+    // One array per tuple length, reused: the readers' persistent loads take a tuple's items and never keep the tuple
+    private readonly object?[]?[] _pidScratch = new object?[]?[8];
+
+    public object? PersistentLoadTuple(ReadOnlySpan<object?> pid)
+    {
+        var tuple = pid.Length < _pidScratch.Length ? _pidScratch[pid.Length] ??= new object?[pid.Length] : new object?[pid.Length];
+        pid.CopyTo(tuple);
+        try { return _persistentLoad(tuple); }
+        finally { Array.Clear(tuple); }
+    }
+
     // ------------------------------------------------------------------ calls
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public object? Reduce(object? callable, object?[] args)
+    public object? Reduce(object? callable, ReadOnlySpan<object?> args)
     {
         if (callable is PyObject called && !_weightsOnly)
-            return new PyObject(called.ClassName, args, "call") { Callee = called }; // calling what a call returned: still only recorded
+            return new PyObject(called.ClassName, args.ToArray(), "call") { Callee = called }; // calling what a call returned: still only recorded
         if (callable is not PyGlobal g)
             throw Malformed($"REDUCE can only call a class or function named by GLOBAL, not {Describe(callable)}");
         switch (g.Kind)
         {
-            case GlobalKind.Inert: return new PyObject(g.ClassName, args, "call");
+            case GlobalKind.Inert: return new PyObject(g.ClassName, args.ToArray(), "call");
             case GlobalKind.OrderedDict: return NewDict("collections.OrderedDict", args);
             case GlobalKind.Counter: return NewDict("collections.Counter", args);
             case GlobalKind.Set: return NewSet(args, frozen: false);
@@ -126,15 +137,15 @@ internal sealed class TorchUnpickler : IPickleHost
             case GlobalKind.NewObjHelper:
                 // copyreg.__newobj__(cls, *args) is cls.__new__(cls, *args)
                 if (args.Length == 0) throw Malformed("copyreg.__newobj__ needs a class");
-                return NewObject(args[0], args[1..], null, "REDUCE");
+                return NewObject(args[0], args[1..].ToArray(), null, "REDUCE");
             case GlobalKind.RebuildDeviceFromNumpy:
                 // needs a numpy array, which is never rebuilt: keep the call as an inert record
-                return new PyObject(g.ClassName, args, "call");
+                return new PyObject(g.ClassName, args.ToArray(), "call");
             case GlobalKind.TensorClass:
             case GlobalKind.ParameterClass:
             case GlobalKind.LegacyTensorClass:
             case GlobalKind.StorageClass:
-                return NewObject(g, args, null, "REDUCE");
+                return NewObject(g, args.ToArray(), null, "REDUCE");
             default:
                 throw Malformed($"{g.ClassName} cannot be called");
         }
@@ -225,7 +236,7 @@ internal sealed class TorchUnpickler : IPickleHost
 
     /// <summary>_rebuild_tensor / _v2 / _v3: (storage, offset, size, stride, [requires_grad, hooks, [dtype]], [metadata]).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private TorchTensor RebuildDense(object?[] args, TorchDType dtype, object? metadata)
+    private TorchTensor RebuildDense(ReadOnlySpan<object?> args, TorchDType dtype, object? metadata)
     {
         var storage = args[0] as TorchStorage ?? throw Malformed($"a tensor rebuild needs a storage, got {Describe(args[0])}");
         var offset = ToLong(args[1], "storage_offset");
@@ -268,7 +279,7 @@ internal sealed class TorchUnpickler : IPickleHost
         return p;
     }
 
-    private TorchTensor RebuildQuantized(object?[] args)
+    private TorchTensor RebuildQuantized(ReadOnlySpan<object?> args)
     {
         var storage = args[0] as TorchStorage ?? throw Malformed($"_rebuild_qtensor needs a storage, got {Describe(args[0])}");
         var tensor = MakeView(storage.DType, ToLongs(args[2], "size"), ToLongs(args[3], "stride"), ToLong(args[1], "storage_offset"), storage);
@@ -319,7 +330,7 @@ internal sealed class TorchUnpickler : IPickleHost
         return new TorchTensor(dtype, [items.Length], [1], 0, storage);
     }
 
-    private TorchTensor RebuildSparse(object?[] args)
+    private TorchTensor RebuildSparse(ReadOnlySpan<object?> args)
     {
         var layout = args[0] as TorchLayout ?? throw Malformed($"a sparse rebuild needs a layout, got {Describe(args[0])}");
         if (AsSequence(args[1]) is not { } data) throw Malformed($"sparse data must be a tuple, got {Describe(args[1])}");
@@ -351,7 +362,7 @@ internal sealed class TorchUnpickler : IPickleHost
         return result;
     }
 
-    private TorchTensor RebuildMeta(object?[] args)
+    private TorchTensor RebuildMeta(ReadOnlySpan<object?> args)
     {
         var dtype = args[0] as TorchDType ?? throw Malformed($"a meta tensor needs a dtype, got {Describe(args[0])}");
         var shape = ToLongs(args[1], "size");
@@ -361,7 +372,7 @@ internal sealed class TorchUnpickler : IPickleHost
         return new TorchTensor(dtype, shape, stride, 0, null) { RequiresGrad = ToBool(args[3], "requires_grad"), DeviceOverride = "meta" };
     }
 
-    private TorchTensor RebuildNested(object?[] args)
+    private TorchTensor RebuildNested(ReadOnlySpan<object?> args)
     {
         var buffer = AsTensor(args[0], "buffer");
         var sizes = AsTensor(args[1], "sizes");
@@ -372,7 +383,7 @@ internal sealed class TorchUnpickler : IPickleHost
         return result;
     }
 
-    private TorchTensor RebuildDeviceFromCpu(object?[] args)
+    private TorchTensor RebuildDeviceFromCpu(ReadOnlySpan<object?> args)
     {
         var data = AsTensor(args[0], "data");
         var dtype = args[1] as TorchDType ?? throw Malformed($"a device tensor needs a dtype, got {Describe(args[1])}");
@@ -384,7 +395,7 @@ internal sealed class TorchUnpickler : IPickleHost
         return t;
     }
 
-    private TorchTensor RebuildWrapperSubclass(object?[] args)
+    private TorchTensor RebuildWrapperSubclass(ReadOnlySpan<object?> args)
     {
         var cls = args[0] as PyGlobal ?? throw Malformed($"a wrapper subclass needs a class, got {Describe(args[0])}");
         var dtype = args[1] as TorchDType ?? throw Malformed($"a wrapper subclass needs a dtype, got {Describe(args[1])}");
@@ -405,7 +416,7 @@ internal sealed class TorchUnpickler : IPickleHost
         if (t.DeviceOverride is not null and not "meta") DeviceTensors.Add(t);
     }
 
-    private object? RebuildFromType(object?[] args)
+    private object? RebuildFromType(ReadOnlySpan<object?> args)
     {
         // (func, new_type, args, state): func must itself be an allowed rebuild function
         if (AsSequence(args[2]) is not { } inner) throw Malformed($"_rebuild_from_type_v2 needs an argument tuple, got {Describe(args[2])}");
@@ -451,7 +462,7 @@ internal sealed class TorchUnpickler : IPickleHost
 
     // ------------------------------------------------------------------ plain values
 
-    private static PyDict NewDict(string type, object?[] args)
+    private static PyDict NewDict(string type, ReadOnlySpan<object?> args)
     {
         var d = new PyDict(type);
         if (args.Length == 0 || args[0] is null) return d;
@@ -490,7 +501,7 @@ internal sealed class TorchUnpickler : IPickleHost
         _ => null,
     };
 
-    private static PySet NewSet(object?[] args, bool frozen)
+    private static PySet NewSet(ReadOnlySpan<object?> args, bool frozen)
     {
         var s = new PySet(frozen);
         if (args.Length == 0 || args[0] is null) return s;
@@ -504,25 +515,25 @@ internal sealed class TorchUnpickler : IPickleHost
         return s;
     }
 
-    private static byte[] NewBytes(object?[] args) => args switch
+    private static byte[] NewBytes(ReadOnlySpan<object?> args) => args switch
     {
         [] => [],
         [byte[] b] => (byte[])b.Clone(),
         [string s, string enc] => EncodeText(s, enc),
         [List<object?> ints] => ints.Select(i => ToByte(i)).ToArray(),
         [object?[] ints] => ints.Select(i => ToByte(i)).ToArray(),
-        _ => throw Malformed($"bytes cannot be made from ({string.Join(", ", args.Select(Describe))})"),
+        _ => throw Malformed($"bytes cannot be made from ({string.Join(", ", args.ToArray().Select(Describe))})"),
     };
 
     private static byte ToByte(object? v) => ToLong(v, "bytes") is >= 0 and <= 255 and var b ? (byte)b : throw Malformed($"bytes must be in range(0, 256), got {Describe(v)}");
 
-    private static byte[] Encode(object?[] args) => args switch
+    private static byte[] Encode(ReadOnlySpan<object?> args) => args switch
     {
         [string s] => EncodeText(s, "utf-8"),
         [string s, string enc] => EncodeText(s, enc),
         [string s, string enc, string] => EncodeText(s, enc),
         [byte[] b, ..] => (byte[])b.Clone(),
-        _ => throw Malformed($"_codecs.encode cannot take ({string.Join(", ", args.Select(Describe))})"),
+        _ => throw Malformed($"_codecs.encode cannot take ({string.Join(", ", args.ToArray().Select(Describe))})"),
     };
 
     private static byte[] EncodeText(string s, string encoding) => encoding.ToLowerInvariant().Replace('_', '-') switch
@@ -533,7 +544,7 @@ internal sealed class TorchUnpickler : IPickleHost
         _ => throw Malformed($"_codecs.encode with codec '{encoding}' is not supported (only latin1, utf-8, ascii)"),
     };
 
-    private static TorchDevice NewDevice(object?[] args)
+    private static TorchDevice NewDevice(ReadOnlySpan<object?> args)
     {
         switch (args)
         {
@@ -541,13 +552,13 @@ internal sealed class TorchUnpickler : IPickleHost
             case [string type, null] when TorchDevice.TryParse(type, out var d2): return d2;
             case [string type, var idx] when idx is long or int: return new TorchDevice(type, checked((int)ToLong(idx, "device index")));
             case [TorchDevice d3]: return d3;
-            default: throw Malformed($"torch.device cannot be made from ({string.Join(", ", args.Select(Describe))})");
+            default: throw Malformed($"torch.device cannot be made from ({string.Join(", ", args.ToArray().Select(Describe))})");
         }
     }
 
     // ------------------------------------------------------------------ argument helpers
 
-    private static void Arity(PyGlobal g, object?[] args, int min, int max)
+    private static void Arity(PyGlobal g, ReadOnlySpan<object?> args, int min, int max)
     {
         if (args.Length < min || args.Length > max)
             throw Malformed($"{g.ClassName} takes {(min == max ? $"{min}" : $"{min} to {max}")} arguments, got {args.Length}");
