@@ -124,9 +124,13 @@ public static class Harness
     private static readonly TorchLoadOptions WeightsOnly = new() { WeightsOnly = true };
     private static readonly TorchLoadOptions FullUnpickler = new() { WeightsOnly = false };
 
-    /// <summary>The exception types Load's last-resort catch turns into MalformedPickle: a reader bug, masked.</summary>
+    /// <summary>
+    /// What Load's last-resort catch made of a raw exception (MalformedPickle over one of these types): a reader bug,
+    /// masked. A reader that catches a library's exception on purpose names its own reason (InvalidArchive for
+    /// SharpZipLib's IndexOutOfRangeException on a corrupt Huffman table), which is not masking.
+    /// </summary>
     public static bool IsMasked(TorchLoadException e) =>
-        e.InnerException is ArgumentException or InvalidOperationException or InvalidCastException or IndexOutOfRangeException
+        e.Reason == TorchLoadErrorReason.MalformedPickle && e.InnerException is ArgumentException or InvalidOperationException or InvalidCastException or IndexOutOfRangeException
             or NullReferenceException or OverflowException or FormatException or NotSupportedException or KeyNotFoundException;
 
     /// <summary>
