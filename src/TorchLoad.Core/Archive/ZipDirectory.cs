@@ -100,7 +100,8 @@ internal static class ZipDirectory
             pos += CentralSize + nameLen + extraLen + commentLen;
 
             ValidateName(name);
-            if (byName.ContainsKey(name))
+            ref var slot = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(byName, name, out var duplicate); // one hash for the check and the entry
+            if (duplicate)
                 throw new TorchLoadException(TorchLoadErrorReason.DuplicateRecord, $"The archive holds two records named '{name}'; it is ambiguous which one a reader would use", name);
             if ((flags & 1) != 0)
                 throw new TorchLoadException(TorchLoadErrorReason.UnsupportedCompression, $"Record '{name}' is encrypted; TorchLoad does not read encrypted archives", name);
@@ -113,7 +114,7 @@ internal static class ZipDirectory
             var record = new ZipRecord(name, method, flags, crc, csize, usize, localOffset);
             record.DataOffset = ReadLocalHeader(file, record, nameBytes);
             records.Add(record);
-            byName.Add(name, record);
+            slot = record;
         }
         return new ZipRecords(records, byName, RefuseOverlaps(records));
     }

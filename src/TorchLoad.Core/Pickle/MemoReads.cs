@@ -18,18 +18,31 @@ namespace TorchLoad.Core.Pickle;
 internal sealed class MemoReads
 {
     private readonly MemoIndexSet _indices = new();
+    private long _highest = -1; // torch.save reads back early entries (the rebuild function, 'storage'): most puts are past every read
 
-    public bool Contains(uint index) => _indices.Contains(index);
+    public bool Contains(uint index) => index <= _highest && _indices.Contains(index);
 
+    private void Add(uint index)
+    {
+        _indices.Add(index);
+        if (index > _highest) _highest = index;
+    }
+
+    // Runs before every pickle: JIT-compiled fully optimized (EngineWarmup) rather than run from the precompiled image
+    // (20,000 tensors: ~420,000 opcodes, 3.2 ms precompiled)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static MemoReads Find(ReadOnlySpan<byte> data)
     {
         var reads = new MemoReads();
+        var arguments = ArgumentTable;
+        var lastRead = -1L; // torch.save reads the same few entries over and over
         var pos = 0;
         while (pos < data.Length)
         {
             var op = data[pos++];
             long skip;
-            switch (ArgumentOf(op))
+            var argument = arguments[op];
+            switch (argument)
             {
                 case Argument.Unknown:
                     return reads;
@@ -37,12 +50,12 @@ internal sealed class MemoReads
                     if (op == STOP) return reads;
                     continue;
                 case Argument.Fixed1:
-                    if (op == BINGET && pos < data.Length) reads._indices.Add(data[pos]);
+                    if (op == BINGET && pos < data.Length && data[pos] != lastRead) reads.Add((uint)(lastRead = data[pos]));
                     skip = 1;
                     break;
                 case Argument.Fixed2: skip = 2; break;
                 case Argument.Fixed4:
-                    if (op == LONG_BINGET && pos + 4 <= data.Length) reads._indices.Add(BinaryPrimitives.ReadUInt32LittleEndian(data[pos..]));
+                    if (op == LONG_BINGET && pos + 4 <= data.Length) reads.Add(BinaryPrimitives.ReadUInt32LittleEndian(data[pos..]));
                     skip = 4;
                     break;
                 case Argument.Fixed8: skip = 8; break; // a FRAME's length: the frame's opcodes follow it
@@ -53,7 +66,7 @@ internal sealed class MemoReads
                 case Argument.Counted4S:
                 case Argument.Counted4:
                     if (pos + 4 > data.Length) return reads;
-                    skip = 4 + (ArgumentOf(op) == Argument.Counted4S ? BinaryPrimitives.ReadInt32LittleEndian(data[pos..]) : BinaryPrimitives.ReadUInt32LittleEndian(data[pos..]));
+                    skip = 4 + (argument == Argument.Counted4S ? BinaryPrimitives.ReadInt32LittleEndian(data[pos..]) : BinaryPrimitives.ReadUInt32LittleEndian(data[pos..]));
                     if (skip < 4) return reads; // a negative count: the machine refuses it
                     break;
                 case Argument.Counted8:
@@ -69,9 +82,9 @@ internal sealed class MemoReads
                     {
                         var nl = data[pos..].IndexOf((byte)'\n');
                         if (nl < 0) return reads;
-                        if (op == GET && uint.TryParse(data.Slice(pos, nl), NumberStyles.None, CultureInfo.InvariantCulture, out var index)) reads._indices.Add(index);
+                        if (op == GET && uint.TryParse(data.Slice(pos, nl), NumberStyles.None, CultureInfo.InvariantCulture, out var index)) reads.Add(index);
                         pos += nl + 1;
-                        if (ArgumentOf(op) == Argument.TwoLines)
+                        if (argument == Argument.TwoLines)
                         {
                             nl = data[pos..].IndexOf((byte)'\n');
                             if (nl < 0) return reads;

@@ -65,6 +65,9 @@ internal static class Opcodes
     /// <summary>The argument that follows <paramref name="op"/> (walks that skip opcodes without running them).</summary>
     public static Argument ArgumentOf(byte op) => Arguments[op];
 
+    /// <summary>The whole table, indexed by opcode byte (a loop reads it without a static lookup per opcode).</summary>
+    public static ReadOnlySpan<Argument> ArgumentTable => Arguments;
+
     private static readonly string?[] Names = BuildNames();
 
     private static string?[] BuildNames()
