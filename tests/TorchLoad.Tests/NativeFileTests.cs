@@ -70,6 +70,14 @@ public sealed class NativeFileTests : IDisposable
     }
 
     [Fact]
+    public void AClosedFile_HasChanged_InsteadOfThrowing()
+    {
+        var source = new FileSource(Write("c.pt", Checkpoint()));
+        source.Dispose(); // a storage read after its load was freed asks this too
+        Assert.True(source.HasChanged);
+    }
+
+    [Fact]
     public void AMissingFileAndAFolder_AreReportedAsBefore()
     {
         var missing = Path.Combine(_dir, "missing.pt");

@@ -318,8 +318,7 @@ internal sealed class CheckedFile : SourceReader
     /// <summary>One statx (Linux) or two fstats: microseconds, once per read of a storage.</summary>
     public override bool HasChanged()
     {
-        if (_native is not null) return !_native.TryStat(out var now) || now != _opened;
-        try { return Stamp(_handle!) != _opened; }
+        try { return _native is not null ? !_native.TryStat(out var now) || now != _opened : Stamp(_handle!) != _opened; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException) { return true; } // closed meanwhile: not the file that was read
     }
 
