@@ -282,12 +282,14 @@ internal sealed class CheckedFile : SourceReader
     }
 
     /// <summary>The file when it is a regular file that libc opens (Linux), else null (see <see cref="NativeFile.TryOpen"/>).</summary>
-    public static CheckedFile? TryOpenRegular(string path) =>
-        NativeFile.TryOpen(path, FileSource.SmallRead, out var stamp, out _) is { } native ? new CheckedFile(path, native, null, stamp) : null;
+    public static CheckedFile? TryOpenRegular(string path) => TryOpenNative(path, out _);
+
+    private static CheckedFile? TryOpenNative(string path, out bool special) =>
+        NativeFile.TryOpen(path, FileSource.SmallRead, out var stamp, out special) is { } native ? new CheckedFile(path, native, null, stamp) : null;
 
     public static CheckedFile Open(string path)
     {
-        if (NativeFile.TryOpen(path, FileSource.SmallRead, out var stamp, out var special) is { } native) return new CheckedFile(path, native, null, stamp);
+        if (TryOpenNative(path, out var special) is { } file) return file;
         if (special)
             throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument,
                 $"Cannot open '{path}': it is not a regular file (a pipe, socket or device); give a checkpoint file or a DCP checkpoint folder, or its bytes with -InputStream");

@@ -54,6 +54,7 @@ internal sealed class PickleReader : IDisposable
     private unsafe int Walk(long maxString, string record)
     {
         long pos = 0, mustHave = 0;
+        var arguments = ArgumentTable;
         while (true)
         {
             if (!Ensure(pos + 1, record)) return _have;
@@ -64,7 +65,7 @@ internal sealed class PickleReader : IDisposable
                 return (int)Math.Min(Math.Max(pos, mustHave), _have);
             }
             long skip;
-            switch (ArgumentOf(op))
+            switch (arguments[op])
             {
                 case Argument.None: continue;
                 case Argument.Fixed1: skip = 1; break;

@@ -37,7 +37,8 @@ internal static class ZipCheckpoint
         if (Named("constants.pkl") is not null)
             throw new TorchLoadException(TorchLoadErrorReason.UnsupportedFormat,
                 "This is a TorchScript archive (it has constants.pkl). TorchLoad never loads TorchScript: its code would have to run. Export the weights with torch.save(model.state_dict()) instead.", prefix + "/constants.pkl");
-        if (Named("data.pkl") is null && records.Any(r => !r.Name.StartsWith(dataFolder, StringComparison.Ordinal)
+        var pkl = Named("data.pkl");
+        if (pkl is null && records.Any(r => !r.Name.StartsWith(dataFolder, StringComparison.Ordinal)
                 && (r.Name.AsSpan(folder.Length).StartsWith(".data/extern_modules", StringComparison.Ordinal) || r.Name.EndsWith(".py", StringComparison.Ordinal))))
             throw new TorchLoadException(TorchLoadErrorReason.UnsupportedFormat, "This is a torch.package archive; it holds Python code and is not a torch.save checkpoint.");
 
@@ -49,7 +50,7 @@ internal static class ZipCheckpoint
             byteOrder = tag.AsSpan().SequenceEqual("little"u8) ? "little" : tag.AsSpan().SequenceEqual("big"u8) ? "big"
                 : throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Unknown endianness type '{Encoding.ASCII.GetString(tag)}' in the byteorder record", bo.Name);
         }
-        if (Named("data.pkl") is not { } pkl)
+        if (pkl is null)
             throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The archive has no '{prefix}/data.pkl' record, so it is not a torch.save checkpoint", prefix + "/data.pkl");
 
         object? PersistentLoad(object? pid)

@@ -2,7 +2,8 @@ namespace TorchLoad.Core.Pickle;
 
 /// <summary>
 /// The one opcode table (Python's pickletools names and bytes). Nothing else in TorchLoad defines
-/// opcode bytes; <see cref="PickleMachine"/> switches on these and <see cref="Info"/> names them.
+/// opcode bytes; <see cref="PickleMachine"/> switches on these, <see cref="Describe"/> names them, and
+/// <see cref="ArgumentTable"/> says what follows each (for walks that skip opcodes without running them).
 /// </summary>
 internal static class Opcodes
 {
@@ -62,10 +63,7 @@ internal static class Opcodes
         return a;
     }
 
-    /// <summary>The argument that follows <paramref name="op"/> (walks that skip opcodes without running them).</summary>
-    public static Argument ArgumentOf(byte op) => Arguments[op];
-
-    /// <summary>The whole table, indexed by opcode byte (a loop reads it without a static lookup per opcode).</summary>
+    /// <summary>The argument that follows each opcode, indexed by opcode byte (a loop reads it without a static lookup per opcode).</summary>
     public static ReadOnlySpan<Argument> ArgumentTable => Arguments;
 
     private static readonly string?[] Names = BuildNames();
@@ -77,9 +75,6 @@ internal static class Opcodes
             if (f.IsLiteral && f.FieldType == typeof(byte)) names[(byte)f.GetRawConstantValue()!] = f.Name;
         return names;
     }
-
-    /// <summary>The pickletools name of an opcode byte, or null when the byte is no opcode.</summary>
-    public static string? Name(byte op) => Names[op];
 
     /// <summary>"STACK_GLOBAL (0x93)" or "byte 0x76 ('v')" for messages.</summary>
     public static string Describe(byte op) => Names[op] is { } n

@@ -44,7 +44,7 @@ internal sealed class PickleMachine
     private Dictionary<uint, object?>? _memoSparse; // made on the first index far past the others (hostile pickles)
     private int _memoCount;
     // Entries the pickle never reads back (MemoReads) are counted, not kept: one bit each, in a set when far past the others.
-    private MemoReads? _reads;
+    private MemoReads _reads = null!; // found at the start of each Run
     private ulong[]? _unreadBits;
     private MemoIndexSet? _unreadFar;
 
@@ -431,7 +431,7 @@ internal sealed class PickleMachine
     /// </summary>
     private bool ConsumeMarkedTuple(ReadOnlySpan<byte> data, ref int pos, ref int opStart)
     {
-        if (_reads is null || _markCount == 0) return false;
+        if (_markCount == 0) return false;
         var next = pos;
         uint? put = null;
         if (next < data.Length)
@@ -494,7 +494,7 @@ internal sealed class PickleMachine
     private void MemoPut(uint index, int at)
     {
         var value = Peek(at);
-        if (_reads is not null && !_reads.Contains(index))
+        if (!_reads.Contains(index))
         {
             CountUnread(index, at);
             return;
@@ -566,7 +566,7 @@ internal sealed class PickleMachine
         if (c < (uint)_memoChunks.Length && _memoChunks[c] is { } chunk && (index & MemoChunkMask) < (uint)chunk.Length
             && chunk[index & MemoChunkMask] is { } v) return v == MemoNone ? null : v;
         if (_memoSparse is { } sparse && sparse.TryGetValue(index, out var s)) return s;
-        if (_reads is not null && !_reads.Contains(index)) // cannot happen: the walk and the run read the same opcodes
+        if (!_reads.Contains(index)) // cannot happen: the walk and the run read the same opcodes
             throw Malformed(at, $"memo entry {index} is read, but the walk before the run found no read of it");
         throw Malformed(at, $"memo entry {index} is read before it is written");
     }
