@@ -28,7 +28,7 @@ internal static class ZipCheckpoint
         var dataFolder = prefix + "/data/";
         foreach (var r in records)
         {
-            if (!r.Name.StartsWith(folder, StringComparison.Ordinal))
+            if (!r.IsIn(folder))
                 throw new TorchLoadException(TorchLoadErrorReason.InvalidRecordName, $"Record '{r.Name}' is outside the archive folder '{folder}'", r.Name);
         }
         // the records other than data/<key>, by their name inside the folder (looked up without building the name)
@@ -70,7 +70,7 @@ internal static class ZipCheckpoint
             if (record.Size != nbytes)
                 throw new TorchLoadException(TorchLoadErrorReason.StorageSizeMismatch,
                     $"Record size ({record.Size} bytes) does not match the size the pickle declares for storage '{key}' ({nbytes} bytes = {numel} elements * {dtype.ElementSize} bytes/element for {dtype})", record.Name);
-            var storage = new TorchStorage(key, dtype, numel, location) { RecordName = record.Name, FileOffset = record.IsStored ? record.DataOffset : -1, Source = record };
+            var storage = new TorchStorage(key, dtype, numel, location) { FileOffset = record.IsStored ? record.DataOffset : -1, Source = record }; // named by its record
             record.Storage = storage;
             session.AddUniqueStorage(storage);
             return storage;
@@ -91,7 +91,7 @@ internal static class ZipCheckpoint
         var checkpoint = new TorchCheckpoint(file.Path, "zip", root, session.StorageOrder)
         {
             Version = version, ByteOrder = byteOrder, ArchivePrefix = prefix, PickleProtocol = protocol,
-            Globals = host.GlobalsSeen.Distinct().ToList(), Records = records.Select(r => r.Name).ToList(), ZipRecords = records,
+            Globals = host.GlobalsSeen.Distinct().ToList(), Records = records.Names, ZipRecords = records,
         };
         if (consumed != pickleLength) checkpoint.Warnings.Add($"{pkl.Name} has {pickleLength - consumed} bytes after its STOP opcode");
         if (records.Any(r => r.Crc32 == 0 && r.Size > 0)) checkpoint.Warnings.Add("Some records have a CRC-32 of zero (saved with CRC computation disabled); torch does not check CRCs either.");
@@ -174,7 +174,11 @@ internal static class ZipCheckpoint
 
     private static StorageBuffer ReadStorage(LoadSession session, ZipRecord record, Action<long> report)
     {
-        if (record.IsStored) return session.File.ReadToHost(record.DataOffset, record.Size, record.Name, session.Cancel, report, session.SmallStorages);
+        if (record.IsStored)
+        {
+            try { return session.File.ReadToHost(record.DataOffset, record.Size, null, session.Cancel, report, session.SmallStorages); }
+            catch (TorchLoadException e) when (e is { Reason: TorchLoadErrorReason.TruncatedCheckpoint, RecordName: null }) { e.WithPlace(record.Name, -1); throw; } // named only when it failed
+        }
         var buffer = InflateToHost(session, record);
         report(record.Size);
         return buffer;

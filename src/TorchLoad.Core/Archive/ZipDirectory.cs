@@ -5,51 +5,6 @@ using TorchLoad.Core.Errors;
 
 namespace TorchLoad.Core.Archive;
 
-/// <summary>One record of a zip archive, as its central directory and local header describe it.</summary>
-internal sealed record ZipRecord(string Name, ushort Method, ushort Flags, uint Crc32, long CompressedSize, long Size, long LocalHeaderOffset)
-{
-    /// <summary>Offset of the record's bytes in the file (from the local header, never assumed).</summary>
-    public long DataOffset { get; set; } = -1;
-
-    public bool IsStored => Method == 0;
-
-    /// <summary>The storage a load made of this record (one per record, however often the pickle names it).</summary>
-    public Tensors.TorchStorage? Storage { get; set; }
-}
-
-/// <summary>The records of an archive in directory order, and by name (unique: the reader refuses duplicates).</summary>
-internal sealed class ZipRecords(List<ZipRecord> records, Dictionary<string, ZipRecord> byName, IReadOnlyList<ZipRecord> byOffset) : IReadOnlyList<ZipRecord>
-{
-    public ZipRecord this[int index] => records[index];
-    public int Count => records.Count;
-
-    /// <summary>The records in file order (the directory's own order when it is already, as torch writes it).</summary>
-    public IReadOnlyList<ZipRecord> ByOffset => byOffset;
-
-    /// <summary>The record named <paramref name="folder"/> + <paramref name="name"/>, without building that string where the runtime allows (once per storage).</summary>
-    public bool TryGet(string folder, string name, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out ZipRecord record)
-    {
-#if NET9_0_OR_GREATER
-        var length = folder.Length + name.Length;
-        if (length <= 512)
-        {
-            Span<char> full = stackalloc char[length];
-            folder.CopyTo(full);
-            name.CopyTo(full[folder.Length..]);
-            return _spans.TryGetValue(full, out record);
-        }
-#endif
-        return byName.TryGetValue(folder + name, out record);
-    }
-
-#if NET9_0_OR_GREATER
-    private readonly Dictionary<string, ZipRecord>.AlternateLookup<ReadOnlySpan<char>> _spans = byName.GetAlternateLookup<ReadOnlySpan<char>>();
-#endif
-    public List<ZipRecord>.Enumerator GetEnumerator() => records.GetEnumerator();
-    IEnumerator<ZipRecord> IEnumerable<ZipRecord>.GetEnumerator() => records.GetEnumerator();
-    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => records.GetEnumerator();
-}
-
 /// <summary>
 /// A strict reader of a zip central directory (ZIP64 aware), written for hostile input: every
 /// offset and count is checked against the file before it is used or allocated, names are
@@ -75,7 +30,10 @@ internal static class ZipDirectory
         using var directory = (Tensors.HostBuffer)file.ReadToHost(cdOffset, cdSize, "zip central directory", default, null);
         ReadOnlySpan<byte> cd = directory.AsSpan(0, (int)cdSize);
         var records = new List<ZipRecord>((int)count);
-        var byName = new Dictionary<string, ZipRecord>((int)count, StringComparer.Ordinal);
+        var byName = new Dictionary<string, ZipRecord>(StringComparer.Ordinal);
+        DataRecords? data = null;
+        Span<byte> dataFolder = stackalloc byte[MaxDataFolderBytes];
+        var dataFolderLength = 0;
         var pos = 0;
         for (long i = 0; i < count; i++)
         {
@@ -94,30 +52,76 @@ internal static class ZipDirectory
             if (CentralSize + nameLen + extraLen + commentLen > cd.Length - pos)
                 throw Invalid($"central directory entry {i} runs past the directory", cdOffset + pos);
             var nameBytes = e.Slice(CentralSize, nameLen);
-            var name = DecodeName(nameBytes, flags, cdOffset + pos);
+            var key = data is null ? -1 : DataKey(nameBytes, dataFolder[..dataFolderLength], data.Capacity);
+            var name = key >= 0 ? null : DecodeName(nameBytes, flags, cdOffset + pos);
             var extra = e.Slice(CentralSize + nameLen, extraLen);
             ApplyZip64Extra(extra, ref usize, ref csize, ref localOffset, cdOffset + pos);
             pos += CentralSize + nameLen + extraLen + commentLen;
 
-            ValidateName(name);
-            ref var slot = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(byName, name, out var duplicate); // one hash for the check and the entry
-            if (duplicate)
-                throw new TorchLoadException(TorchLoadErrorReason.DuplicateRecord, $"The archive holds two records named '{name}'; it is ambiguous which one a reader would use", name);
+            ZipRecord record;
+            if (name is null)
+            {
+                // <folder>/data/<key>, a storage: not decoded or validated (its folder is the first record's, validated;
+                // the rest is ASCII digits), found by its key, named when someone asks (see ZipRecord.Name)
+                record = new ZipRecord(data!.Folder, key, method, flags, crc, csize, usize, localOffset);
+                if (!data.TryAdd(key, record)) throw Duplicate(record.Name);
+            }
+            else
+            {
+                ValidateName(name);
+                record = new ZipRecord(name, method, flags, crc, csize, usize, localOffset);
+                if (i == 0 && DataFolderOf(nameBytes, dataFolder) is var length and > 0)
+                {
+                    dataFolderLength = length;
+                    data = new DataRecords(Encoding.ASCII.GetString(dataFolder[..length]), (int)count);
+                    key = DataKey(nameBytes, dataFolder[..length], data.Capacity); // the first record may be a storage itself
+                }
+                if (key >= 0)
+                {
+                    data!.TryAdd(key, record);
+                }
+                else
+                {
+                    ref var slot = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(byName, name, out var duplicate); // one hash for the check and the entry
+                    if (duplicate) throw Duplicate(name);
+                    slot = record;
+                }
+            }
             if ((flags & 1) != 0)
-                throw new TorchLoadException(TorchLoadErrorReason.UnsupportedCompression, $"Record '{name}' is encrypted; TorchLoad does not read encrypted archives", name);
+                throw new TorchLoadException(TorchLoadErrorReason.UnsupportedCompression, $"Record '{record.Name}' is encrypted; TorchLoad does not read encrypted archives", record.Name);
             if (method is not (0 or 8))
-                throw new TorchLoadException(TorchLoadErrorReason.UnsupportedCompression, $"Record '{name}' uses compression method {method}; only stored (0) and deflate (8) are read", name);
+                throw new TorchLoadException(TorchLoadErrorReason.UnsupportedCompression, $"Record '{record.Name}' uses compression method {method}; only stored (0) and deflate (8) are read", record.Name);
             if (method == 0 && csize != usize)
-                throw Invalid($"stored record '{name}' has compressed size {csize} but size {usize}", cdOffset + pos);
+                throw Invalid($"stored record '{record.Name}' has compressed size {csize} but size {usize}", cdOffset + pos);
             if (localOffset < 0 || localOffset > file.Length - LocalSize)
-                throw Invalid($"record '{name}' has its local header at {localOffset}, outside the file", cdOffset + pos);
-            var record = new ZipRecord(name, method, flags, crc, csize, usize, localOffset);
+                throw Invalid($"record '{record.Name}' has its local header at {localOffset}, outside the file", cdOffset + pos);
             record.DataOffset = ReadLocalHeader(file, record, nameBytes);
             records.Add(record);
-            slot = record;
         }
-        return new ZipRecords(records, byName, RefuseOverlaps(records));
+        return new ZipRecords(records, byName, data, RefuseOverlaps(records));
     }
+
+    private static TorchLoadException Duplicate(string name) =>
+        new(TorchLoadErrorReason.DuplicateRecord, $"The archive holds two records named '{name}'; it is ambiguous which one a reader would use", name);
+
+    // "<folder>/data/" of a torch.save archive: the first record's top folder, when its name is ASCII (then it reads the
+    // same in UTF-8 and in the code page of unflagged names) and short
+    private const int MaxDataFolderBytes = 256;
+    private static ReadOnlySpan<byte> DataFolder => "data/"u8;
+
+    /// <summary>The length of "&lt;folder&gt;/data/" written into <paramref name="into"/>, or 0 when the first record has no plain ASCII top folder.</summary>
+    private static int DataFolderOf(ReadOnlySpan<byte> firstName, Span<byte> into)
+    {
+        var slash = firstName.IndexOf((byte)'/');
+        if (slash <= 0 || slash + 1 + DataFolder.Length > into.Length || firstName[..slash].IndexOfAnyExceptInRange((byte)0x20, (byte)0x7E) >= 0) return 0;
+        firstName[..(slash + 1)].CopyTo(into);
+        DataFolder.CopyTo(into[(slash + 1)..]);
+        return slash + 1 + DataFolder.Length;
+    }
+
+    /// <summary>The key of <c>&lt;folder&gt;/data/&lt;key&gt;</c> as <see cref="DataRecords"/> keeps them, or -1: the record is named and found by its name.</summary>
+    private static int DataKey(ReadOnlySpan<byte> name, ReadOnlySpan<byte> dataFolder, int capacity) =>
+        name.StartsWith(dataFolder) ? DataRecords.KeyOf(name[dataFolder.Length..], capacity) : -1;
 
     /// <summary>
     /// No record may start inside another's header or data. Overlapping records are the "overlapping zip
@@ -242,7 +246,8 @@ internal static class ZipDirectory
         // Header and name in one (cached) read: checkpoints with 20,000 records must not cost 40,000 system calls.
         Span<byte> buffer = centralName.Length <= 1024 ? stackalloc byte[LocalSize + centralName.Length] : new byte[LocalSize + centralName.Length];
         var available = (int)Math.Min(buffer.Length, file.Length - r.LocalHeaderOffset);
-        file.ReadExactly(r.LocalHeaderOffset, buffer[..available], r.Name);
+        try { file.ReadExactly(r.LocalHeaderOffset, buffer[..available]); }
+        catch (TorchLoadException e) when (e is { Reason: TorchLoadErrorReason.TruncatedCheckpoint, RecordName: null }) { e.WithPlace(r.Name, -1); throw; } // named only when it failed
         var h = buffer[..LocalSize];
         if (BinaryPrimitives.ReadUInt32LittleEndian(h) != LocalSig)
             throw Invalid($"record '{r.Name}' has no local header where the directory says", r.LocalHeaderOffset);

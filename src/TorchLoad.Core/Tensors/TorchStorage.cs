@@ -36,7 +36,12 @@ public sealed class TorchStorage : IDisposable
     public bool IsLoaded => Buffer is not null;
 
     /// <summary>The zip record or legacy part the bytes come from.</summary>
-    public string? RecordName { get; internal set; }
+    public string? RecordName
+    {
+        get => _recordName ?? (Source as Archive.ZipRecord)?.Name; // a zip record is named when asked (ZipRecord.Name)
+        internal set => _recordName = value;
+    }
+    private string? _recordName;
 
     /// <summary>Byte offset of the bytes in the file, or -1 (deflated records, unknown).</summary>
     public long FileOffset { get; internal set; } = -1;
