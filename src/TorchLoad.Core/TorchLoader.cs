@@ -56,6 +56,7 @@ public static class TorchLoader
     internal static TorchCheckpoint Load(FileSource source, TorchLoadOptions options) =>
         Load(() => source, source.Path, options, ownsSource: false);
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static TorchCheckpoint Load(Func<FileSource> open, string name, TorchLoadOptions options, bool ownsSource)
     {
         LoadSession? session = null;
@@ -131,6 +132,7 @@ public static class TorchLoader
         foreach (var s in session.StorageOrder) s.Dispose();
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static CheckpointFormat Detect(LoadSession session)
     {
         var file = session.File;

@@ -15,6 +15,7 @@ internal static class ZipCheckpoint
 {
     public const int MaxSupportedVersion = 10;
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     public static TorchCheckpoint Load(LoadSession session)
     {
         var file = session.File;

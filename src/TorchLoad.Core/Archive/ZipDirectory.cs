@@ -128,6 +128,7 @@ internal static class ZipDirectory
     /// bomb": a thousand records all ending on the same bytes make an eager load read, and allocate, the
     /// file a thousand times. torch writes records one after the other. Returns the records in file order.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static List<ZipRecord> RefuseOverlaps(List<ZipRecord> records)
     {
         var ordered = records;
@@ -152,6 +153,7 @@ internal static class ZipDirectory
         return ordered;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static (long Offset, long Size, long Count) FindCentralDirectory(FileSource file)
     {
         if (file.Length < EocdSize) throw Invalid("the file is too short to be a zip archive", 0);
@@ -241,6 +243,7 @@ internal static class ZipDirectory
     }
 
     /// <summary>The local header must be where the directory says, with the same method and the same name bytes; returns where the data starts.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static long ReadLocalHeader(FileSource file, ZipRecord r, ReadOnlySpan<byte> centralName)
     {
         // Header and name in one (cached) read: checkpoints with 20,000 records must not cost 40,000 system calls.
@@ -280,6 +283,7 @@ internal static class ZipDirectory
     }
 
     /// <summary>Names must stay inside the archive: no absolute paths, '..', backslashes or control characters.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static void ValidateName(string name)
     {
         string? bad = null;

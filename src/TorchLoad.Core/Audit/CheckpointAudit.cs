@@ -80,6 +80,7 @@ public static class CheckpointAudit
     /// One source, opened once for the load, the CRC check and the value check. A file that changes while it is
     /// audited gives CheckpointChanged (thrown: an error row, not a verdict about bytes that were never one file).
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static AuditResult Audit(Func<FileSource> open, string path, IReadOnlyCollection<string>? safeGlobals, bool verifyCrc, LoadLimits? limits, CancellationToken cancel, bool checkValues)
     {
         var result = new AuditResult { Path = path };
@@ -141,6 +142,7 @@ public static class CheckpointAudit
     /// Classifies the globals and sets the verdict. <paramref name="dcpMetadataGlobals"/>: what a DCP .metadata named,
     /// judged by DCP's own class list (no user allowlist widens it), listed before the globals of its items.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     internal static void Conclude(AuditResult result, List<string> named, List<string> modulePids, IReadOnlySet<string> allowed, TorchLoadException? failure,
         IReadOnlyList<string>? dcpMetadataGlobals = null)
     {

@@ -1,0 +1,35 @@
+using System.Reflection;
+using TorchLoad.Core;
+
+namespace TorchLoad.Tests;
+
+/// <summary>
+/// Methods marked AggressiveOptimization are not precompiled: the first call waits for the compiler unless
+/// EngineWarmup compiled them at import. Every such method on the load and audit path must be in a type it warms.
+/// </summary>
+public class EngineWarmupTests
+{
+    // compiled on first use on purpose: statistics kernels and value conversions, never part of a plain load or audit
+    private static readonly string[] CompiledOnFirstUse = ["TorchLoad.Core.Audit.HostReduction", "TorchLoad.Core.Tensors.TensorBytes"];
+
+    [Fact]
+    public void EveryAggressivelyOptimizedMethodIsWarmedOrKnownToCompileOnFirstUse()
+    {
+        var warmed = EngineWarmup.Types.ToHashSet();
+        var notWarmed = typeof(EngineWarmup).Assembly.GetTypes()
+            .Where(t => t.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly)
+                .Any(m => (m.MethodImplementationFlags & MethodImplAttributes.AggressiveOptimization) != 0))
+            .Where(t => !warmed.Contains(t) && !CompiledOnFirstUse.Any(n => t.FullName!.StartsWith(n, StringComparison.Ordinal)))
+            .Select(t => t.FullName)
+            .ToList();
+        Assert.Empty(notWarmed);
+    }
+
+    [Fact]
+    public void EveryWarmedTypeHasAnAggressivelyOptimizedMethod()
+    {
+        foreach (var type in EngineWarmup.Types)
+            Assert.Contains(type.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly),
+                m => (m.MethodImplementationFlags & MethodImplAttributes.AggressiveOptimization) != 0);
+    }
+}
