@@ -1,6 +1,4 @@
-using System.Buffers;
 using System.Text;
-using ICSharpCode.SharpZipLib.Zip.Compression;
 using TorchLoad.Core.Errors;
 using TorchLoad.Core.Tensors;
 
@@ -208,7 +206,7 @@ internal static class ZipCheckpoint
     /// </summary>
     private static void CheckInflateRatio(LoadSession session, ZipRecord record)
     {
-        var limit = session.Limits.MaxInflateRatio > long.MaxValue / Math.Max(session.File.Length, 1) ? long.MaxValue : session.Limits.MaxInflateRatio * Math.Max(session.File.Length, 1);
+        var limit = RecordInflater.Limit(session.Limits, session.File.Length);
         var total = session.CountInflated(record.Size);
         if (record.Size > limit || total > limit)
             throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded,
@@ -216,54 +214,10 @@ internal static class ZipCheckpoint
             { LimitName = nameof(LoadLimits.MaxInflateRatio) };
     }
 
-    /// <summary>Inflates exactly record.Size bytes into <paramref name="destination"/>, streaming the compressed input; more or fewer bytes than declared is an error.</summary>
+    /// <summary>Inflates exactly record.Size bytes into <paramref name="destination"/>; more or fewer than declared is an error.</summary>
     private static unsafe void Inflate(LoadSession session, ZipRecord record, byte* destination)
     {
-        var inflater = new Inflater(noHeader: true);
-        // pooled, and no larger than the record needs: a fresh megabyte per small deflated record was most of a small load's cost
-        var input = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(record.CompressedSize, 1), 1 << 20));
-        var scratch = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(record.Size, 0), (1 << 20) - 1) + 1); // one byte more than declared shows "too long"
-        long consumed = 0, done = 0;
-        try
-        {
-            while (true)
-            {
-                if (inflater.IsNeedingInput && consumed < record.CompressedSize)
-                {
-                    var n = (int)Math.Min(input.Length, record.CompressedSize - consumed);
-                    session.File.ReadExactly(record.DataOffset + consumed, input.AsSpan(0, n), record.Name);
-                    inflater.SetInput(input, 0, n);
-                    consumed += n;
-                }
-                int got;
-                try { got = inflater.Inflate(scratch, 0, scratch.Length); }
-                catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or InvalidOperationException)
-                {
-                    // SharpZipLib fails on some corrupt Huffman tables with raw exceptions: report the record as corrupt
-                    throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Deflated record '{record.Name}' is corrupt: {e.Message}", record.Name, inner: e);
-                }
-                if (got == 0)
-                {
-                    if (inflater.IsFinished || inflater.IsNeedingDictionary || inflater.IsNeedingInput && consumed >= record.CompressedSize) break;
-                    continue;
-                }
-                if (got > record.Size - done)
-                    throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Deflated record '{record.Name}' inflates to more than the {record.Size} bytes its directory entry declares", record.Name);
-                scratch.AsSpan(0, got).CopyTo(new Span<byte>(destination + done, got));
-                done += got;
-                session.Cancel.ThrowIfCancellationRequested();
-            }
-        }
-        catch (ICSharpCode.SharpZipLib.SharpZipBaseException e)
-        {
-            throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Deflated record '{record.Name}' is corrupt: {e.Message}", record.Name, inner: e);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(input);
-            ArrayPool<byte>.Shared.Return(scratch);
-        }
-        if (done != record.Size)
-            throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Deflated record '{record.Name}' inflates to {done} bytes, not the {record.Size} its directory entry declares", record.Name);
+        var at = (nint)destination;
+        RecordInflater.Inflate(session.File, record, session.Cancel, (bytes, offset) => bytes.CopyTo(new Span<byte>((byte*)at + offset, bytes.Length)));
     }
 }

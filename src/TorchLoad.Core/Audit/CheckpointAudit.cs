@@ -1,5 +1,4 @@
 using System.Buffers;
-using ICSharpCode.SharpZipLib.Zip.Compression.Streams;
 using TorchLoad.Core.Archive;
 using TorchLoad.Core.Errors;
 using TorchLoad.Core.Pickle;
@@ -317,54 +316,35 @@ public static class CheckpointAudit
     {
         records ??= ZipDirectory.Read(file);
         var stored = StoredCrcs(file, records, cancel); // stored records in parallel; findings below stay in record order
-        byte[]? buffer = null; // inflate buffer, rented when a deflated record comes
-        try
+        for (var i = 0; i < records.Count; i++)
         {
-            for (var i = 0; i < records.Count; i++)
+            var r = records[i];
+            cancel.ThrowIfCancellationRequested();
+            if (r.Size == 0) continue;
+            if (r.Crc32 == 0) { result.Findings.Add($"CRC not recorded for {label}{r.Name} (saved with CRC computation off)"); continue; }
+            uint actual;
+            if (r.IsStored)
             {
-                var r = records[i];
-                cancel.ThrowIfCancellationRequested();
-                if (r.Size == 0) continue;
-                if (r.Crc32 == 0) { result.Findings.Add($"CRC not recorded for {label}{r.Name} (saved with CRC computation off)"); continue; }
-                uint actual;
-                if (r.IsStored)
-                {
-                    actual = stored[i];
-                }
-                else
-                {
-                    var crc = new System.IO.Hashing.Crc32();
-                    if (r.Size > limits.MaxInflateRatio * Math.Max(file.Length, 1) || r.CompressedSize > int.MaxValue)
-                    {
-                        result.Findings.Add($"CRC not checked for {label}{r.Name}: it would inflate past -MaxInflateRatio");
-                        continue;
-                    }
-                    using var raw = new MemoryStream(file.ReadBytes(r.DataOffset, (int)r.CompressedSize, r.Name));
-                    using var inflate = new InflaterInputStream(raw, new ICSharpCode.SharpZipLib.Zip.Compression.Inflater(true));
-                    buffer ??= ArrayPool<byte>.Shared.Rent(HashBuffer);
-                    long total = 0;
-                    int n;
-                    try
-                    {
-                        while ((n = inflate.Read(buffer, 0, buffer.Length)) > 0 && total <= r.Size)
-                        {
-                            crc.Append(buffer.AsSpan(0, n));
-                            total += n;
-                        }
-                    }
-                    catch (ICSharpCode.SharpZipLib.SharpZipBaseException e)
-                    {
-                        result.Findings.Add($"CRC mismatch for {label}{r.Name}: the deflated data is corrupt ({e.Message})");
-                        continue;
-                    }
-                    actual = crc.GetCurrentHashAsUInt32();
-                }
-                if (actual != r.Crc32) result.Findings.Add($"CRC mismatch for {label}{r.Name}: directory says {r.Crc32:x8}, data has {actual:x8}");
+                actual = stored[i];
             }
-        }
-        finally
-        {
-            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+            else
+            {
+                if (r.Size > RecordInflater.Limit(limits, file.Length))
+                {
+                    result.Findings.Add($"CRC not checked for {label}{r.Name}: it would inflate past -MaxInflateRatio");
+                    continue;
+                }
+                // the load's reader: a record that does not inflate to its size, or at all, is InvalidArchive there
+                var crc = new System.IO.Hashing.Crc32();
+                try { RecordInflater.Inflate(file, r, cancel, (bytes, _) => crc.Append(bytes)); }
+                catch (TorchLoadException e) when (e.Reason == TorchLoadErrorReason.InvalidArchive)
+                {
+                    result.Findings.Add($"CRC mismatch for {label}{r.Name}: the deflated data is corrupt ({e.Message})");
+                    continue;
+                }
+                actual = crc.GetCurrentHashAsUInt32();
+            }
+            if (actual != r.Crc32) result.Findings.Add($"CRC mismatch for {label}{r.Name}: directory says {r.Crc32:x8}, data has {actual:x8}");
         }
     }
 
