@@ -7,36 +7,8 @@ namespace TorchLoad.Commands;
 /// <summary>Lists storages: of a file from its pickle alone (no tensor bytes read), or of an already loaded object.</summary>
 [Cmdlet(VerbsCommon.Get, "TorchStorage", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(TorchStorage), typeof(Core.Dcp.DcpChunk))]
-public sealed class GetTorchStorageCommand : TorchCmdletBase
+public sealed class GetTorchStorageCommand : CheckpointOrObjectCmdletBase
 {
-    private const string InputSet = "InputObject";
-
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
-    [SupportsWildcards]
-    [ValidateNotNullOrEmpty]
-    public string[]? Path { get; set; }
-
-    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
-    [Alias("PSPath", "LP", "FullName")] // a piped FileInfo is literal: a[1].pt is a name, not a pattern
-    [ValidateNotNullOrEmpty]
-    public string[]? LiteralPath { get; set; }
-
-    /// <summary>A loaded checkpoint, tensor or storage.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = InputSet, ValueFromPipeline = true)]
-    [AllowNull]
-    public object? InputObject { get; set; }
-
-    /// <summary>A Stream (read from its current position) or a byte array holding a checkpoint.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = InputStreamSet)]
-    [StreamInput]
-    public Stream? InputStream { get; set; }
-
-    /// <summary>The most bytes of a non-seekable stream that are buffered in memory.</summary>
-    [Parameter(ParameterSetName = InputStreamSet)]
-    [Parameter(ParameterSetName = InputSet)]
-    [ValidateRange(1L, long.MaxValue)]
-    public long MaxStreamBytes { get; set; } = LoadLimits.Default.MaxStreamBytes;
-
     [Parameter(ParameterSetName = PathSet)]
     [Parameter(ParameterSetName = LiteralPathSet)]
     [Parameter(ParameterSetName = InputStreamSet)]
@@ -52,29 +24,15 @@ public sealed class GetTorchStorageCommand : TorchCmdletBase
 
     private readonly HashSet<TorchStorage> _written = new(ReferenceEqualityComparer.Instance);
 
-    protected override void ProcessRecord()
+    protected override void ProcessRecord() => ProcessInput(ListFile, ListStream, input =>
     {
-        if (ParameterSetName == InputStreamSet) { ProcessInputStream(InputStream!, ListStream); return; }
-        if (ParameterSetName == InputSet)
+        foreach (var (storage, paths) in TensorWalker.Storages(input))
         {
-            var input = InputObject is PSObject p ? p.BaseObject : InputObject;
-            if (AsInputStream(input) is { } stream) { ProcessInputStream(stream, ListStream); return; }
-            // Get-ChildItem *.pt | Get-TorchStorage: a file (or path string) binds here by value; treat it as -LiteralPath.
-            if (TryGetPipedPath(input, out var piped, out var literal))
-            {
-                ListFile([piped], literal);
-                return;
-            }
-            foreach (var (storage, paths) in TensorWalker.Storages(input))
-            {
-                if (!_written.Add(storage)) continue; // each storage once, also across pipeline items
-                Fill(storage, paths);
-                WriteObject(storage);
-            }
-            return;
+            if (!_written.Add(storage)) continue; // each storage once, also across pipeline items
+            Fill(storage, paths);
+            WriteObject(storage);
         }
-        ListFile(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet);
-    }
+    });
 
     protected override void EndProcessing() => EndInputStreams(ListStream);
 

@@ -7,35 +7,8 @@ namespace TorchLoad.Commands;
 /// <summary>A checkpoint (file or loaded object) flattened into one row per tensor, named by its dotted path.</summary>
 [Cmdlet(VerbsCommon.Get, "TorchTensor", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(TensorInfo))]
-public sealed class GetTorchTensorCommand : TorchCmdletBase
+public sealed class GetTorchTensorCommand : CheckpointOrObjectCmdletBase
 {
-    private const string InputSet = "InputObject";
-
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
-    [SupportsWildcards]
-    [ValidateNotNullOrEmpty]
-    public string[]? Path { get; set; }
-
-    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
-    [Alias("PSPath", "LP", "FullName")] // a piped FileInfo is literal: a[1].pt is a name, not a pattern
-    [ValidateNotNullOrEmpty]
-    public string[]? LiteralPath { get; set; }
-
-    [Parameter(Mandatory = true, ParameterSetName = InputSet, ValueFromPipeline = true)]
-    [AllowNull]
-    public object? InputObject { get; set; }
-
-    /// <summary>A Stream (read from its current position) or a byte array holding a checkpoint.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = InputStreamSet)]
-    [StreamInput]
-    public Stream? InputStream { get; set; }
-
-    /// <summary>The most bytes of a non-seekable stream that are buffered in memory.</summary>
-    [Parameter(ParameterSetName = InputStreamSet)]
-    [Parameter(ParameterSetName = InputSet)]
-    [ValidateRange(1L, long.MaxValue)]
-    public long MaxStreamBytes { get; set; } = LoadLimits.Default.MaxStreamBytes;
-
     /// <summary>Only tensors whose name matches (wildcards).</summary>
     [Parameter]
     [SupportsWildcards]
@@ -70,19 +43,8 @@ public sealed class GetTorchTensorCommand : TorchCmdletBase
     protected override void BeginProcessing() =>
         _patterns = (Name ?? []).Select(n => new WildcardPattern(n, WildcardOptions.IgnoreCase)).ToArray();
 
-    protected override void ProcessRecord()
-    {
-        if (ParameterSetName == InputStreamSet) { ProcessInputStream(InputStream!, FromStream); return; }
-        if (ParameterSetName == InputSet)
-        {
-            var input = InputObject is PSObject p ? p.BaseObject : InputObject;
-            if (TryGetPipedPath(input, out var piped, out var literal)) { FromFiles([piped], literal); return; }
-            if (AsInputStream(input) is { } stream) { ProcessInputStream(stream, FromStream); return; }
-            Try(input, () => Write(TensorInfo.From(input, Hash)));
-            return;
-        }
-        FromFiles(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet);
-    }
+    protected override void ProcessRecord() =>
+        ProcessInput(FromFiles, FromStream, input => Try(input, () => Write(TensorInfo.From(input, Hash))));
 
     protected override void EndProcessing() => EndInputStreams(FromStream);
 

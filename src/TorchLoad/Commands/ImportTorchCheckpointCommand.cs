@@ -7,30 +7,8 @@ namespace TorchLoad.Commands;
 /// <summary>torch.load for PowerShell: returns the unpickled root object of each checkpoint file.</summary>
 [Cmdlet(VerbsData.Import, "TorchCheckpoint", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(object))]
-public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
+public sealed class ImportTorchCheckpointCommand : CheckpointFileCmdletBase
 {
-    /// <summary>Checkpoint paths; wildcards allowed.</summary>
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [SupportsWildcards]
-    [ValidateNotNullOrEmpty]
-    public string[]? Path { get; set; }
-
-    /// <summary>Checkpoint paths used verbatim.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
-    [Alias("PSPath", "LP", "FullName")] // a piped FileInfo is literal: a[1].pt is a name, not a pattern
-    [ValidateNotNullOrEmpty]
-    public string[]? LiteralPath { get; set; }
-
-    /// <summary>A Stream (read from its current position) or a byte array: torch.load's file object.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = InputStreamSet, ValueFromPipeline = true)]
-    [StreamInput]
-    public Stream? InputStream { get; set; }
-
-    /// <summary>The most bytes of a non-seekable -InputStream that are buffered in memory.</summary>
-    [Parameter]
-    [ValidateRange(1L, long.MaxValue)]
-    public long MaxStreamBytes { get; set; } = LoadLimits.Default.MaxStreamBytes;
-
     /// <summary>torch's weights_only (default true): only allowlisted globals resolve.</summary>
     [Parameter]
     public bool WeightsOnly { get; set; } = true;
@@ -99,7 +77,7 @@ public sealed class ImportTorchCheckpointCommand : TorchCmdletBase
             ProcessInputStream(InputStream!, LoadStream);
             return;
         }
-        foreach (var file in ResolvePaths(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
+        foreach (var file in ResolvedPaths())
         {
             if (LoadsOnAWorker(file))
             {

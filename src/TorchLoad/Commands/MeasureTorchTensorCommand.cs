@@ -12,35 +12,8 @@ namespace TorchLoad.Commands;
 /// </summary>
 [Cmdlet(VerbsDiagnostic.Measure, "TorchTensor", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(TensorStatistics))]
-public sealed class MeasureTorchTensorCommand : TorchCmdletBase
+public sealed class MeasureTorchTensorCommand : CheckpointOrObjectCmdletBase
 {
-    private const string InputSet = "InputObject";
-
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
-    [SupportsWildcards]
-    [ValidateNotNullOrEmpty]
-    public string[]? Path { get; set; }
-
-    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
-    [Alias("PSPath", "LP", "FullName")] // a piped FileInfo is literal: a[1].pt is a name, not a pattern
-    [ValidateNotNullOrEmpty]
-    public string[]? LiteralPath { get; set; }
-
-    /// <summary>A checkpoint as a stream or byte array (torch.load's file object); non-seekable streams are buffered up to -MaxStreamBytes.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = InputStreamSet)]
-    [StreamInput]
-    public Stream? InputStream { get; set; }
-
-    [Parameter(ParameterSetName = InputStreamSet)]
-    [Parameter(ParameterSetName = InputSet)]
-    [ValidateRange(1L, long.MaxValue)]
-    public long MaxStreamBytes { get; set; } = LoadLimits.Default.MaxStreamBytes;
-
-    /// <summary>A loaded checkpoint, a tensor, or Get-TorchTensor rows of a loaded object.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = InputSet, ValueFromPipeline = true)]
-    [AllowNull]
-    public object? InputObject { get; set; }
-
     /// <summary>Only tensors whose dotted name matches (wildcards).</summary>
     [Parameter]
     [SupportsWildcards]
@@ -75,24 +48,15 @@ public sealed class MeasureTorchTensorCommand : TorchCmdletBase
                 $"Device '{Device}' is not available here; Get-TorchDevice lists the devices."), Device));
     }
 
-    protected override void ProcessRecord()
+    protected override void ProcessRecord() => ProcessInput(FromFiles, FromStream, input =>
     {
-        if (ParameterSetName == InputStreamSet) { ProcessInputStream(InputStream!, FromStream); return; }
-        if (ParameterSetName == InputSet)
+        if (input is TensorInfo row)
         {
-            var input = InputObject is PSObject p ? p.BaseObject : InputObject;
-            if (TryGetPipedPath(input, out var piped, out var literal)) { FromFiles([piped], literal); return; }
-            if (AsInputStream(input) is { } stream) { ProcessInputStream(stream, FromStream); return; }
-            if (input is TensorInfo row)
-            {
-                if (_patterns.Length == 0 || _patterns.Any(p => p.IsMatch(row.Name))) Try(row.Name, () => Measure(row.Name, row.Tensor!, row.Path));
-                return;
-            }
-            Try(input, () => MeasureAll(input, path: null));
+            if (_patterns.Length == 0 || _patterns.Any(p => p.IsMatch(row.Name))) Try(row.Name, () => Measure(row.Name, row.Tensor!, row.Path));
             return;
         }
-        FromFiles(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet);
-    }
+        Try(input, () => MeasureAll(input, path: null));
+    });
 
     private void FromFiles(string[]? paths, bool literal)
     {

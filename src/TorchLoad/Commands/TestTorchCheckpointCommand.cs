@@ -7,28 +7,8 @@ namespace TorchLoad.Commands;
 /// <summary>Audits checkpoints without loading tensor data or executing anything: format, globals with verdicts, integrity.</summary>
 [Cmdlet(VerbsDiagnostic.Test, "TorchCheckpoint", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(AuditResult), typeof(bool))]
-public sealed class TestTorchCheckpointCommand : TorchCmdletBase
+public sealed class TestTorchCheckpointCommand : CheckpointFileCmdletBase
 {
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [SupportsWildcards]
-    [ValidateNotNullOrEmpty]
-    public string[]? Path { get; set; }
-
-    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
-    [Alias("PSPath", "LP", "FullName")] // a piped FileInfo is literal: a[1].pt is a name, not a pattern
-    [ValidateNotNullOrEmpty]
-    public string[]? LiteralPath { get; set; }
-
-    /// <summary>A Stream (read from its current position) or a byte array holding a checkpoint.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = InputStreamSet, ValueFromPipeline = true)]
-    [StreamInput]
-    public Stream? InputStream { get; set; }
-
-    /// <summary>The most bytes of a non-seekable -InputStream that are buffered in memory.</summary>
-    [Parameter]
-    [ValidateRange(1L, long.MaxValue)]
-    public long MaxStreamBytes { get; set; } = LoadLimits.Default.MaxStreamBytes;
-
     /// <summary>Globals to treat as allowed (besides the defaults and Add-TorchSafeGlobal's).</summary>
     [Parameter]
     [ArgumentCompleter(typeof(SafeGlobalCompleter))]
@@ -54,7 +34,7 @@ public sealed class TestTorchCheckpointCommand : TorchCmdletBase
             return;
         }
         // audits run on workers (a folder of small files is a fixed cost per file), rows come out in input order
-        foreach (var file in ResolvePaths(ParameterSetName == LiteralPathSet ? LiteralPath : Path, ParameterSetName == LiteralPathSet))
+        foreach (var file in ResolvedPaths())
             Work.Add(() => CheckpointAudit.Audit(file, SafeGlobal ?? [], verifyCrc: !SkipCrc, cancel: Cancellation, checkValues: CheckValues),
                 audit => Try(file, () => Write(audit())));
     }
