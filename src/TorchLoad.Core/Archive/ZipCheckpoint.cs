@@ -176,7 +176,7 @@ internal static class ZipCheckpoint
         if (record.IsStored)
         {
             try { return session.File.ReadToHost(record.DataOffset, record.Size, null, session.Cancel, report, session.SmallStorages); }
-            catch (TorchLoadException e) when (e is { Reason: TorchLoadErrorReason.TruncatedCheckpoint, RecordName: null }) { e.WithPlace(record.Name, -1); throw; } // named only when it failed
+            catch (TorchLoadException e) { record.NameIn(e); throw; } // named only when it failed
         }
         var buffer = InflateToHost(session, record);
         report(record.Size);

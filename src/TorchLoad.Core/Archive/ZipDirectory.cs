@@ -250,7 +250,7 @@ internal static class ZipDirectory
         Span<byte> buffer = centralName.Length <= 1024 ? stackalloc byte[LocalSize + centralName.Length] : new byte[LocalSize + centralName.Length];
         var available = (int)Math.Min(buffer.Length, file.Length - r.LocalHeaderOffset);
         try { file.ReadExactly(r.LocalHeaderOffset, buffer[..available]); }
-        catch (TorchLoadException e) when (e is { Reason: TorchLoadErrorReason.TruncatedCheckpoint, RecordName: null }) { e.WithPlace(r.Name, -1); throw; } // named only when it failed
+        catch (TorchLoadException e) { r.NameIn(e); throw; } // named only when it failed
         var h = buffer[..LocalSize];
         if (BinaryPrimitives.ReadUInt32LittleEndian(h) != LocalSig)
             throw Invalid($"record '{r.Name}' has no local header where the directory says", r.LocalHeaderOffset);

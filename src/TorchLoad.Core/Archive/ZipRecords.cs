@@ -1,4 +1,5 @@
 using System.Globalization;
+using TorchLoad.Core.Errors;
 
 namespace TorchLoad.Core.Archive;
 
@@ -43,6 +44,15 @@ internal sealed class ZipRecord
 
     /// <summary>The storage a load made of this record (one per record, however often the pickle names it).</summary>
     public Tensors.TorchStorage? Storage { get; set; }
+
+    /// <summary>
+    /// Names this record in a truncation error that a read made without its name raised (reads of storage records are
+    /// not given the name, so that it is not made), as a read given the name would have.
+    /// </summary>
+    public void NameIn(TorchLoadException e)
+    {
+        if (e is { Reason: TorchLoadErrorReason.TruncatedCheckpoint, RecordName: null }) e.WithPlace(Name, -1);
+    }
 
     public override string ToString() => Name;
 }
