@@ -126,4 +126,38 @@ public class StorageRecordNameTests
         var e = Fails(zip.Build(), TorchLoadErrorReason.InvalidRecordName);
         Assert.Equal("elsewhere/data/0", e.RecordName);
     }
+
+    // Named records (all but storage records) are found by a scan up to eight, by a dictionary past eight: both
+    // ways find every name, split anywhere, and refuse a second record of a name.
+    [Theory]
+    [InlineData(2)]   // data.pkl, byteorder, version + 2: scanned
+    [InlineData(12)]  // + 12: a dictionary
+    public void NamedRecords_AreFoundAndUnique_ScannedOrHashed(int extra)
+    {
+        var z = new TorchZipBuilder(ThreeTensors()).Storage("0", Floats(1f)).Storage("1", Floats(2f)).Storage("2", Floats(3f));
+        for (var i = 0; i < extra; i++) z.Extra.Add(($"extra/{i}.txt", [(byte)i]));
+        var records = Directory(z.Build());
+        Assert.True(records.TryGet("archive/", "version", out var version));
+        Assert.Equal("archive/version", version.Name);
+        Assert.True(records.TryGet("archive/ver", "sion", out var split));
+        Assert.Same(version, split);
+        Assert.True(records.TryGet("", "archive/byteorder", out var byteOrder));
+        Assert.Equal("archive/byteorder", byteOrder.Name);
+        for (var i = 0; i < extra; i++)
+        {
+            Assert.True(records.TryGet("archive/extra/", $"{i}.txt", out var r));
+            Assert.Equal($"archive/extra/{i}.txt", r.Name);
+        }
+        Assert.False(records.TryGet("archive/", "versio", out _));
+        Assert.False(records.TryGet("archive/", "version2", out _));
+        Assert.False(records.TryGet("archive/extra/", $"{extra}.txt", out _));
+        Assert.Equal(3f, ((float[])((object?[])Load(z.Build()).Root!).Cast<TorchTensor>().Last().ToArray())[0]);
+
+        z.Extra.Add(($"extra/{extra - 1}.txt", [9]));
+        var e = Fails(z.Build(), TorchLoadErrorReason.DuplicateRecord);
+        Assert.Equal($"archive/extra/{extra - 1}.txt", e.RecordName);
+        z.Extra.RemoveAt(z.Extra.Count - 1);
+        z.Extra.Add(("data.pkl", [0]));
+        Assert.Equal("archive/data.pkl", Fails(z.Build(), TorchLoadErrorReason.DuplicateRecord).RecordName);
+    }
 }

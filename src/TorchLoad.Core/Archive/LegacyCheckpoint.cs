@@ -62,7 +62,7 @@ internal static class LegacyCheckpoint
 
         var checkpoint = new TorchCheckpoint(file.Path, "legacy", root, session.StorageOrder)
         {
-            Version = ProtocolVersion, PickleProtocol = protocol, Globals = host.GlobalsSeen.Distinct().ToList(),
+            Version = ProtocolVersion, PickleProtocol = protocol, Globals = host.GlobalsSeen,
         };
 
         // storage blobs, in the key list's order (sorted as strings by the writer; never re-sorted here)

@@ -132,7 +132,7 @@ internal static class TarCheckpoint
         var root = Pickle(host, "pickle", oOff, oOff + oLen, out _, out var protocol);
         var checkpoint = new TorchCheckpoint(file.Path, "tar", root, session.StorageOrder)
         {
-            Version = 1000, PickleProtocol = protocol, Globals = host.GlobalsSeen.Distinct().ToList(), Records = members.Keys.ToList(),
+            Version = 1000, PickleProtocol = protocol, Globals = host.GlobalsSeen, Records = members.Keys.ToList(),
         };
         if (session.Options.MetadataOnly) return checkpoint;
         session.ReadStorages(reads, (s, report) => file.ReadToHost(s.FileOffset, s.ByteLength, "storages", session.Cancel, report, session.SmallStorages));

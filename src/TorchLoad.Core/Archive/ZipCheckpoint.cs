@@ -90,7 +90,7 @@ internal static class ZipCheckpoint
         var checkpoint = new TorchCheckpoint(file.Path, "zip", root, session.StorageOrder)
         {
             Version = version, ByteOrder = byteOrder, ArchivePrefix = prefix, PickleProtocol = protocol,
-            Globals = host.GlobalsSeen.Distinct().ToList(), Records = records.Names, ZipRecords = records,
+            Globals = host.GlobalsSeen, Records = records.Names, ZipRecords = records,
         };
         if (consumed != pickleLength) checkpoint.Warnings.Add($"{pkl.Name} has {pickleLength - consumed} bytes after its STOP opcode");
         if (records.Any(r => r.Crc32 == 0 && r.Size > 0)) checkpoint.Warnings.Add("Some records have a CRC-32 of zero (saved with CRC computation disabled); torch does not check CRCs either.");

@@ -30,7 +30,7 @@ internal static class ZipDirectory
         using var directory = (Tensors.HostBuffer)file.ReadToHost(cdOffset, cdSize, "zip central directory", default, null);
         ReadOnlySpan<byte> cd = directory.AsSpan(0, (int)cdSize);
         var records = new List<ZipRecord>((int)count);
-        var byName = new Dictionary<string, ZipRecord>(StringComparer.Ordinal);
+        var byName = new NamedRecords();
         DataRecords? data = null;
         Span<byte> dataFolder = stackalloc byte[MaxDataFolderBytes];
         var dataFolderLength = 0;
@@ -82,9 +82,7 @@ internal static class ZipDirectory
                 }
                 else
                 {
-                    ref var slot = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(byName, name, out var duplicate); // one hash for the check and the entry
-                    if (duplicate) throw Duplicate(name);
-                    slot = record;
+                    if (!byName.TryAdd(record)) throw Duplicate(name);
                 }
             }
             if ((flags & 1) != 0)

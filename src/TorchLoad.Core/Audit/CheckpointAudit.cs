@@ -148,18 +148,20 @@ public static class CheckpointAudit
         if (dcpMetadataGlobals is { Count: > 0 })
         {
             var (metadataNames, metadataCounts) = CountInOrder(dcpMetadataGlobals);
-            foreach (var name in metadataNames)
+            for (var i = 0; i < metadataNames.Count; i++)
             {
+                var name = metadataNames[i];
                 var verdict = Dcp.DcpMetadataUnpickler.IsAllowed(name) ? "Allowed" : DangerousGlobals.IsDangerous(name) ? "Dangerous" : "Unknown";
-                result.Globals.Add(new GlobalFinding(name, verdict, metadataCounts[name]));
+                result.Globals.Add(new GlobalFinding(name, verdict, metadataCounts[i]));
             }
         }
         var fromMetadata = result.Globals.Count;
         var (globalNames, globalCounts) = CountInOrder(named);
-        foreach (var name in globalNames)
+        for (var i = 0; i < globalNames.Count; i++)
         {
+            var name = globalNames[i];
             var verdict = IsAllowed(name, allowed) ? "Allowed" : DangerousGlobals.IsDangerous(name) ? "Dangerous" : "Unknown";
-            result.Globals.Add(new GlobalFinding(name, verdict, globalCounts[name]));
+            result.Globals.Add(new GlobalFinding(name, verdict, globalCounts[i]));
         }
         if (modulePids.Count > 0)
         {
@@ -199,16 +201,30 @@ public static class CheckpointAudit
 
     /// <summary>
     /// Each distinct name in order of first occurrence, with how often it occurs (what GroupBy gives, without its
-    /// groupings; collections of reference types and ints, whose code is precompiled).
+    /// groupings). A checkpoint names a few globals: they are found by a scan, and by a dictionary only past a
+    /// dozen distinct names (a hostile pickle's thousands); collections of reference types and ints, whose code is precompiled.
     /// </summary>
-    private static (List<string> Names, Dictionary<string, int> Counts) CountInOrder(IReadOnlyList<string> names)
+    private static (List<string> Names, int[] Counts) CountInOrder(IReadOnlyList<string> names)
     {
-        var distinct = new List<string>();
-        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        const int Scanned = 12;
+        var distinct = new List<string>(Math.Min(names.Count, Scanned));
+        var counts = new int[names.Count];
+        Dictionary<string, int>? index = null;
         foreach (var n in names)
         {
-            if (counts.TryGetValue(n, out var c)) counts[n] = c + 1;
-            else { counts[n] = 1; distinct.Add(n); }
+            var at = index is not null ? (index.TryGetValue(n, out var i) ? i : -1) : distinct.IndexOf(n);
+            if (at < 0)
+            {
+                at = distinct.Count;
+                distinct.Add(n);
+                if (index is not null) index[n] = at;
+                else if (distinct.Count > Scanned)
+                {
+                    index = new Dictionary<string, int>(StringComparer.Ordinal);
+                    for (var k = 0; k < distinct.Count; k++) index[distinct[k]] = k;
+                }
+            }
+            counts[at]++;
         }
         return (distinct, counts);
     }
@@ -303,10 +319,10 @@ public static class CheckpointAudit
 
     private static bool IsAllowed(string name, IReadOnlySet<string> user)
     {
+        if (DefaultAllowlist.Entries.ContainsKey(name)) return true; // no blocked module is in it
         var dot = name.LastIndexOf('.');
-        if (dot > 0 && GlobalName.IsBlockedModule(name[..dot])) return false;
-        return DefaultAllowlist.Entries.ContainsKey(name) || user.Contains(name)
-            || dot > 0 && DefaultAllowlist.TryTorchValue(name[..dot], name[(dot + 1)..], out _);
+        if (dot > 0 && GlobalName.IsBlockedModule(name.AsSpan(0, dot))) return false;
+        return user.Contains(name) || dot > 0 && DefaultAllowlist.TryTorchValue(name[..dot], name[(dot + 1)..], out _);
     }
 
     /// <summary>Every record's bytes against its directory CRC-32 (stored read directly, deflated inflated with the same bound as a load).</summary>

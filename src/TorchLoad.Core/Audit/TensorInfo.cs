@@ -77,24 +77,39 @@ public sealed class TensorInfo
     /// <summary>How many rows <see cref="From(object?, bool, string?)"/> gives, without making them (an audit's TensorCount).</summary>
     public static int Count(object? root)
     {
-        var count = 0;
-        foreach (var _ in Rows(root, withPaths: false)) count++; // not LINQ's Count over value tuples: JIT-compiled on every process's first audit
-        return count;
+        var cursor = new TensorWalker.Cursor(root, withPaths: false); // no enumerators: this runs once per audited file
+        try
+        {
+            HashSet<TorchTensor>? parts = null;
+            var count = 0;
+            while (cursor.Next(out var found))
+                if (found.Tensor is { } t && IsRow(t, ref parts)) count++;
+            return count;
+        }
+        finally
+        {
+            cursor.Dispose();
+        }
     }
 
     /// <summary>
     /// The tensors that are rows, with their names: every name of every tensor (a tied weight is listed under each
     /// name); parts of sparse and quantized tensors are not rows of their own.
     /// </summary>
-    private static IEnumerable<(string Name, TorchTensor Tensor)> Rows(object? root, bool withPaths = true)
+    private static IEnumerable<(string Name, TorchTensor Tensor)> Rows(object? root)
     {
-        var parts = new HashSet<TorchTensor>(ReferenceEqualityComparer.Instance);
-        foreach (var found in TensorWalker.Walk(root, withPaths))
-        {
-            if (found.Tensor is not { } t || parts.Contains(t)) continue;
-            if (t.HasParts) foreach (var (_, p) in t.Parts()) parts.Add(p);
-            yield return (found.Path, t);
-        }
+        HashSet<TorchTensor>? parts = null;
+        foreach (var found in TensorWalker.Walk(root))
+            if (found.Tensor is { } t && IsRow(t, ref parts)) yield return (found.Path, t);
+    }
+
+    /// <summary>False for a part of a tensor met before it; a tensor with parts adds them to <paramref name="parts"/>.</summary>
+    private static bool IsRow(TorchTensor t, ref HashSet<TorchTensor>? parts)
+    {
+        if (parts is not null && parts.Contains(t)) return false;
+        if (t.HasParts)
+            foreach (var (_, p) in t.Parts()) (parts ??= new(ReferenceEqualityComparer.Instance)).Add(p);
+        return true;
     }
 
     public static TensorInfo Describe(string name, TorchTensor t, bool hash, string? path = null) => new()

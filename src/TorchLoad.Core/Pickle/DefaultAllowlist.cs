@@ -12,12 +12,44 @@ internal static class DefaultAllowlist
     // A plain dictionary of reference types, never written after this: its code is precompiled in the framework,
     // where a FrozenDictionary over a value tuple was built and JIT-compiled on each process's first load (~35 ms
     // of a one-shot command). Concurrent reads of a dictionary nobody writes are safe.
-    public static readonly IReadOnlyDictionary<string, Entry> Entries = Build();
+    private static readonly Dictionary<string, Entry> ByName = Build();
+    public static IReadOnlyDictionary<string, Entry> Entries => ByName;
+#if NET9_0_OR_GREATER
+    private static readonly Dictionary<string, Entry>.AlternateLookup<ReadOnlySpan<char>> ByNameSpan = ByName.GetAlternateLookup<ReadOnlySpan<char>>();
+#endif
 
-    /// <summary>What an allowlisted global rebuilds.</summary>
-    public sealed record Entry(GlobalKind Kind, object? Payload)
+    /// <summary>What an allowlisted global rebuilds, and the one <see cref="PyGlobal"/> (immutable) that stands for it in every load.</summary>
+    public sealed class Entry
     {
-        public static implicit operator Entry((GlobalKind Kind, object? Payload) e) => new(e.Kind, e.Payload);
+        internal Entry(string fullName, GlobalKind kind, object? payload)
+        {
+            var dot = fullName.LastIndexOf('.'); // no allowlisted name has a dot of its own
+            (FullName, Kind, Payload) = (fullName, kind, payload);
+            Global = new PyGlobal(fullName[..dot], fullName[(dot + 1)..], kind, payload);
+        }
+
+        /// <summary><c>module.name</c>, the key.</summary>
+        public string FullName { get; }
+        public GlobalKind Kind { get; }
+        public object? Payload { get; }
+        public PyGlobal Global { get; }
+    }
+
+    /// <summary>The entry of <c>module.name</c>, found without making that string (every GLOBAL of every load asks).</summary>
+    public static Entry? Find(string module, string name)
+    {
+#if NET9_0_OR_GREATER
+        var length = module.Length + 1 + name.Length;
+        if (length <= 256)
+        {
+            Span<char> full = stackalloc char[length];
+            module.CopyTo(full);
+            full[module.Length] = '.';
+            name.CopyTo(full[(module.Length + 1)..]);
+            return ByNameSpan.TryGetValue(full, out var found) ? found : null;
+        }
+#endif
+        return ByName.TryGetValue($"{module}.{name}", out var entry) ? entry : null;
     }
 
     /// <summary>Pure-data builtins that permissive mode rebuilds as values instead of inert objects.</summary>
@@ -37,43 +69,43 @@ internal static class DefaultAllowlist
 
     private static Dictionary<string, Entry> Build()
     {
-        var t = new Dictionary<string, Entry>(StringComparer.Ordinal)
-        {
-            ["collections.OrderedDict"] = (GlobalKind.OrderedDict, null),
-            ["collections.Counter"] = (GlobalKind.Counter, null),
-            ["torch.nn.parameter.Parameter"] = (GlobalKind.ParameterClass, null),
-            ["torch.Tensor"] = (GlobalKind.TensorClass, null),
-            ["torch.Size"] = (GlobalKind.TorchSize, null),
-            ["torch.device"] = (GlobalKind.TorchDevice, null),
-            ["torch.serialization._get_layout"] = (GlobalKind.GetLayout, null),
-            ["_codecs.encode"] = (GlobalKind.CodecsEncode, null),
-            ["builtins.bytearray"] = (GlobalKind.ByteArray, null),
-            ["builtins.set"] = (GlobalKind.Set, null),
-            ["builtins.complex"] = (GlobalKind.Complex, null),
-            ["torch.storage.UntypedStorage"] = (GlobalKind.StorageClass, null),
-            ["torch.storage.TypedStorage"] = (GlobalKind.StorageClass, null),
-            ["torch._utils._rebuild_tensor"] = (GlobalKind.RebuildTensor, null),
-            ["torch._utils._rebuild_tensor_v2"] = (GlobalKind.RebuildTensorV2, null),
-            ["torch._utils._rebuild_tensor_v3"] = (GlobalKind.RebuildTensorV3, null),
-            ["torch._utils._rebuild_parameter"] = (GlobalKind.RebuildParameter, null),
-            ["torch._utils._rebuild_parameter_with_state"] = (GlobalKind.RebuildParameterWithState, null),
-            ["torch._utils._rebuild_qtensor"] = (GlobalKind.RebuildQTensor, null),
-            ["torch._utils._rebuild_sparse_tensor"] = (GlobalKind.RebuildSparse, null),
-            ["torch._utils._rebuild_sparse_csr_tensor"] = (GlobalKind.RebuildSparseCsr, null),
-            ["torch._utils._rebuild_meta_tensor_no_storage"] = (GlobalKind.RebuildMeta, null),
-            ["torch._utils._rebuild_nested_tensor"] = (GlobalKind.RebuildNested, null),
-            ["torch._utils._rebuild_wrapper_subclass"] = (GlobalKind.RebuildWrapperSubclass, null),
-            ["torch._utils._rebuild_device_tensor_from_numpy"] = (GlobalKind.RebuildDeviceFromNumpy, null),
-            ["torch._utils._rebuild_xla_tensor"] = (GlobalKind.RebuildDeviceFromNumpy, null),
-            ["torch._utils._rebuild_device_tensor_from_cpu_tensor"] = (GlobalKind.RebuildDeviceFromCpu, null),
-            ["torch._tensor._rebuild_from_type_v2"] = (GlobalKind.RebuildFromTypeV2, null),
-        };
+        var t = new Dictionary<string, Entry>(StringComparer.Ordinal);
+        void Add(string name, GlobalKind kind, object? payload = null) => t[name] = new Entry(name, kind, payload);
+
+        Add("collections.OrderedDict", GlobalKind.OrderedDict);
+        Add("collections.Counter", GlobalKind.Counter);
+        Add("torch.nn.parameter.Parameter", GlobalKind.ParameterClass);
+        Add("torch.Tensor", GlobalKind.TensorClass);
+        Add("torch.Size", GlobalKind.TorchSize);
+        Add("torch.device", GlobalKind.TorchDevice);
+        Add("torch.serialization._get_layout", GlobalKind.GetLayout);
+        Add("_codecs.encode", GlobalKind.CodecsEncode);
+        Add("builtins.bytearray", GlobalKind.ByteArray);
+        Add("builtins.set", GlobalKind.Set);
+        Add("builtins.complex", GlobalKind.Complex);
+        Add("torch.storage.UntypedStorage", GlobalKind.StorageClass);
+        Add("torch.storage.TypedStorage", GlobalKind.StorageClass);
+        Add("torch._utils._rebuild_tensor", GlobalKind.RebuildTensor);
+        Add("torch._utils._rebuild_tensor_v2", GlobalKind.RebuildTensorV2);
+        Add("torch._utils._rebuild_tensor_v3", GlobalKind.RebuildTensorV3);
+        Add("torch._utils._rebuild_parameter", GlobalKind.RebuildParameter);
+        Add("torch._utils._rebuild_parameter_with_state", GlobalKind.RebuildParameterWithState);
+        Add("torch._utils._rebuild_qtensor", GlobalKind.RebuildQTensor);
+        Add("torch._utils._rebuild_sparse_tensor", GlobalKind.RebuildSparse);
+        Add("torch._utils._rebuild_sparse_csr_tensor", GlobalKind.RebuildSparseCsr);
+        Add("torch._utils._rebuild_meta_tensor_no_storage", GlobalKind.RebuildMeta);
+        Add("torch._utils._rebuild_nested_tensor", GlobalKind.RebuildNested);
+        Add("torch._utils._rebuild_wrapper_subclass", GlobalKind.RebuildWrapperSubclass);
+        Add("torch._utils._rebuild_device_tensor_from_numpy", GlobalKind.RebuildDeviceFromNumpy);
+        Add("torch._utils._rebuild_xla_tensor", GlobalKind.RebuildDeviceFromNumpy);
+        Add("torch._utils._rebuild_device_tensor_from_cpu_tensor", GlobalKind.RebuildDeviceFromCpu);
+        Add("torch._tensor._rebuild_from_type_v2", GlobalKind.RebuildFromTypeV2);
         foreach (var dtype in TorchDType.Values)
         {
             if (dtype.StorageClass is { } storage)
             {
-                t[$"torch.{storage}"] = (GlobalKind.StorageClass, dtype);
-                t[$"torch.cuda.{storage}"] = (GlobalKind.StorageClass, dtype);
+                Add($"torch.{storage}", GlobalKind.StorageClass, dtype);
+                Add($"torch.cuda.{storage}", GlobalKind.StorageClass, dtype);
             }
         }
         // torch._tensor_classes: the legacy tensor types (no quantized or complex ones)
@@ -81,9 +113,9 @@ internal static class DefaultAllowlist
         {
             if (dtype.StorageClass is not { } storageClass || dtype.IsQuantized || dtype.IsComplex) continue;
             var tensorClass = storageClass.Replace("Storage", "Tensor", StringComparison.Ordinal);
-            t[$"torch.{tensorClass}"] = (GlobalKind.LegacyTensorClass, dtype);
-            t[$"torch.cuda.{tensorClass}"] = (GlobalKind.LegacyTensorClass, dtype);
-            t[$"torch.sparse.{tensorClass}"] = (GlobalKind.LegacyTensorClass, dtype);
+            Add($"torch.{tensorClass}", GlobalKind.LegacyTensorClass, dtype);
+            Add($"torch.cuda.{tensorClass}", GlobalKind.LegacyTensorClass, dtype);
+            Add($"torch.sparse.{tensorClass}", GlobalKind.LegacyTensorClass, dtype);
         }
         return t;
     }

@@ -50,5 +50,5 @@ internal static class GlobalName
     }
 
     /// <summary>Modules no allowlist can open (torch's blocklist): exact match, submodules are not blocked.</summary>
-    public static bool IsBlockedModule(string module) => module is "os" or "sys" or "posix" or "nt";
+    public static bool IsBlockedModule(ReadOnlySpan<char> module) => module is "os" or "sys" or "posix" or "nt";
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Numerics;
@@ -26,9 +27,12 @@ internal sealed class PickleMachine
     private readonly string _recordName;
     private readonly CancellationToken _cancel;
 
-    private object?[] _stack = new object?[16]; // doubles as needed: a small checkpoint's pickle is a few levels deep
-    private int _sp;
-    private int[] _marks = new int[16];
+    // The stack, the marks, the memo's chunk table and first chunk, and the unread bits are rented for a run and
+    // given back when it ends: for a 5 KB checkpoint they were a fifth of what a load allocated (a thousand audits
+    // in a fresh pwsh then crossed the first gen0 budget, a 14 ms collection of everything pwsh made at startup).
+    private object?[] _stack = [];
+    private int _sp, _stackRoom; // room: the stack's length within MaxStackItems (a pooled array may be longer than asked)
+    private int[] _marks = [];
     private int _markCount;
     // The memo: the indices picklers write (0, 1, 2, ...) live in chunks of 4,096 slots, 32 KiB each, so
     // a 20,000-tensor state dict's 160,000 entries never touch the large-object heap (whose budget
@@ -40,7 +44,7 @@ internal sealed class PickleMachine
     private const int FirstMemoChunk = 64;
     private const int MemoChunkBits = 12, MemoChunkSize = 1 << MemoChunkBits, MemoChunkMask = MemoChunkSize - 1;
     private static readonly object MemoNone = new(); // a memoized None; an empty slot is null
-    private object?[]?[] _memoChunks = new object?[]?[8];
+    private object?[]?[] _memoChunks = [];
     private Dictionary<uint, object?>? _memoSparse; // made on the first index far past the others (hostile pickles)
     private int _memoCount;
     // Entries the pickle never reads back (MemoReads) are counted, not kept: one bit each, in a set when far past the others.
@@ -62,20 +66,48 @@ internal sealed class PickleMachine
 
     /// <summary>Runs one pickle from the start of <paramref name="data"/> to its STOP.</summary>
     /// <param name="consumed">bytes read, STOP included (the next pickle of a legacy stream starts there).</param>
-    // Hot loop: JIT-compiled fully optimized on first use rather than run from the precompiled image (measured:
-    // ~3 ms faster on a 20,000-tensor load, for ~20 ms of JIT once per process; audits load many files).
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public object? Run(ReadOnlySpan<byte> data, out int consumed)
     {
         _sp = 0;
         _markCount = 0;
-        Array.Clear(_memoChunks);
         _memoSparse?.Clear();
         _memoCount = 0;
         _reads = MemoReads.Find(data);
-        if (_unreadBits is not null) Array.Clear(_unreadBits);
         _unreadFar = null;
         Protocol = 0;
+        _stack = ArrayPool<object?>.Shared.Rent(32); // a state dict's SETITEMS holds a few dozen values
+        _stackRoom = (int)Math.Min(_stack.Length, _limits.MaxStackItems);
+        _marks = ArrayPool<int>.Shared.Rent(16);
+        _memoChunks = ArrayPool<object?[]?>.Shared.Rent(8);
+        Array.Clear(_memoChunks); // what others gave back need not be cleared
+        try
+        {
+            return Interpret(data, out consumed);
+        }
+        finally
+        {
+            GiveBack();
+        }
+    }
+
+    /// <summary>The rented arrays back to the pool, holding nothing of this pickle (empty ones in their place: a run is over).</summary>
+    private void GiveBack()
+    {
+        _stack.AsSpan(0, _sp).Clear(); // above _sp the stack is cleared as it is popped
+        ArrayPool<object?>.Shared.Return(_stack);
+        ArrayPool<int>.Shared.Return(_marks);
+        foreach (var chunk in _memoChunks)
+            if (chunk is not null) ArrayPool<object?>.Shared.Return(chunk, clearArray: true);
+        ArrayPool<object?[]?>.Shared.Return(_memoChunks, clearArray: true);
+        if (_unreadBits is not null) ArrayPool<ulong>.Shared.Return(_unreadBits);
+        (_stack, _marks, _memoChunks, _unreadBits, _sp, _stackRoom, _markCount) = ([], [], [], null, 0, 0, 0);
+    }
+
+    // Hot loop: JIT-compiled fully optimized on first use rather than run from the precompiled image (measured:
+    // ~3 ms faster on a 20,000-tensor load, for ~20 ms of JIT once per process; audits load many files).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private object? Interpret(ReadOnlySpan<byte> data, out int consumed)
+    {
         var pos = 0;
         var opStart = 0;
         try
@@ -197,6 +229,7 @@ internal sealed class PickleMachine
                             var items = Marked(opStart, out var start);
                             if (items.Length % 2 != 0) throw Malformed(opStart, "DICT with an odd number of items");
                             var d = new PyDict();
+                            d.EnsureCapacity(items.Length / 2);
                             for (var i = 0; i < items.Length; i += 2) d.Set(items[i], items[i + 1]);
                             DropMarked(start);
                             Push(d, opStart);
@@ -251,7 +284,7 @@ internal sealed class PickleMachine
                     case MARK:
                         if (_markCount >= _limits.MaxNestingDepth)
                             throw Limit(opStart, $"the pickle nests deeper than {_limits.MaxNestingDepth} levels", nameof(LoadLimits.MaxNestingDepth));
-                        if (_markCount == _marks.Length) Array.Resize(ref _marks, _marks.Length * 2);
+                        if (_markCount == _marks.Length) _marks = Regrow(_marks, _marks.Length * 2);
                         _marks[_markCount++] = _sp;
                         break;
                     case POP:
@@ -373,15 +406,25 @@ internal sealed class PickleMachine
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Push(object? value, int at)
     {
-        if (_sp == _stack.Length) Grow(at);
+        if (_sp == _stackRoom) Grow(at);
         _stack[_sp++] = value;
     }
 
     private void Grow(int at)
     {
-        if (_stack.Length >= _limits.MaxStackItems)
+        if (_stackRoom >= _limits.MaxStackItems)
             throw Limit(at, $"the pickle stack holds more than {_limits.MaxStackItems} values", nameof(LoadLimits.MaxStackItems));
-        Array.Resize(ref _stack, (int)Math.Min((long)_stack.Length * 2, _limits.MaxStackItems));
+        _stack = Regrow(_stack, (int)Math.Min((long)_stackRoom * 2, _limits.MaxStackItems));
+        _stackRoom = (int)Math.Min(_stack.Length, _limits.MaxStackItems);
+    }
+
+    /// <summary>A rented array of at least <paramref name="length"/> holding what <paramref name="old"/> held; the old one goes back to the pool.</summary>
+    private static T[] Regrow<T>(T[] old, int length)
+    {
+        var grown = ArrayPool<T>.Shared.Rent(length);
+        old.CopyTo(grown, 0);
+        ArrayPool<T>.Shared.Return(old, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<T>());
+        return grown;
     }
 
     private object? Pop(int at)
@@ -486,6 +529,7 @@ internal sealed class PickleMachine
         if (target is PyDict dict)
         {
             CheckContainerSize(dict.Count + (long)keysAndValues.Length / 2, at);
+            dict.EnsureCapacity(dict.Count + keysAndValues.Length / 2);
             for (var i = 0; i < keysAndValues.Length; i += 2) dict.Set(keysAndValues[i], keysAndValues[i + 1]);
         }
         else _host.SetItems(target, keysAndValues);
@@ -523,8 +567,11 @@ internal sealed class PickleMachine
             var word = (int)(index >> 6);
             if (_unreadBits is null || word >= _unreadBits.Length)
             {
-                var grown = new ulong[Math.Max(word + 1, 2 * (_unreadBits?.Length ?? 2))]; // not Array.Resize<ulong>: not precompiled
+                var grown = ArrayPool<ulong>.Shared.Rent(Math.Max(word + 1, 2 * (_unreadBits?.Length ?? 2)));
+                var had = _unreadBits?.Length ?? 0;
                 _unreadBits?.CopyTo(grown, 0);
+                Array.Clear(grown, had, grown.Length - had); // rented: not necessarily zero
+                if (_unreadBits is not null) ArrayPool<ulong>.Shared.Return(_unreadBits);
                 _unreadBits = grown;
             }
             ref var bits = ref _unreadBits[word];
@@ -539,15 +586,31 @@ internal sealed class PickleMachine
 
     private object?[] NewMemoChunk(int c, uint index)
     {
-        if (c >= _memoChunks.Length) Array.Resize(ref _memoChunks, Math.Max(c + 1, _memoChunks.Length * 2));
-        return _memoChunks[c] = new object?[c == 0 ? FirstChunkLength(FirstMemoChunk, index) : MemoChunkSize];
+        if (c >= _memoChunks.Length)
+        {
+            var had = _memoChunks.Length;
+            _memoChunks = Regrow(_memoChunks, Math.Max(c + 1, had * 2));
+            Array.Clear(_memoChunks, had, _memoChunks.Length - had);
+        }
+        return _memoChunks[c] = RentChunk(c == 0 ? FirstChunkLength(FirstMemoChunk, index) : MemoChunkSize);
+    }
+
+    /// <summary>An empty chunk of at least <paramref name="length"/> slots (pooled arrays have power-of-two lengths, so chunk 0 stays within MemoChunkSize).</summary>
+    private static object?[] RentChunk(int length)
+    {
+        var chunk = ArrayPool<object?>.Shared.Rent(length);
+        Array.Clear(chunk); // what others gave back need not be cleared
+        return chunk;
     }
 
     // only chunk 0 is ever shorter than MemoChunkSize (an index below 4,096 passes the "twice the entries" test anyway)
     private object?[] GrowFirstMemoChunk(uint index)
     {
-        Array.Resize(ref _memoChunks[0], FirstChunkLength(_memoChunks[0]!.Length * 2, index));
-        return _memoChunks[0]!;
+        var old = _memoChunks[0]!;
+        var grown = RentChunk(FirstChunkLength(old.Length * 2, index));
+        old.CopyTo(grown, 0);
+        ArrayPool<object?>.Shared.Return(old, clearArray: true);
+        return _memoChunks[0] = grown;
     }
 
     private static int FirstChunkLength(int atLeast, uint index) =>
@@ -677,6 +740,7 @@ internal sealed class PickleMachine
 
     private string Utf8(ReadOnlySpan<byte> bytes, int at)
     {
+        if (System.Text.Ascii.IsValid(bytes)) return RecentStrings.Get(bytes); // ASCII reads the same in UTF-8
         try { return StrictUtf8.GetString(bytes); }
         catch (DecoderFallbackException) { return Wtf8.Decode(bytes) ?? throw Malformed(at, "a string is not valid UTF-8"); }
     }

@@ -92,9 +92,16 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
         return -1;
     }
 
-    private void Grow()
+    private void Grow() => Resize(_entries is null ? 4 : checked(_entries.Length * 2));
+
+    /// <summary>Room for <paramref name="count"/> entries at once (SETITEMS knows how many it sets: no growing 4, 8, 16).</summary>
+    internal void EnsureCapacity(int count)
     {
-        var size = _entries is null ? 4 : checked(_entries.Length * 2);
+        if (count > (_entries?.Length ?? 0)) Resize((int)Math.Min(System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(count, 4)), Array.MaxLength));
+    }
+
+    private void Resize(int size)
+    {
         Array.Resize(ref _entries, size);
         Rehash();
     }

@@ -42,8 +42,17 @@ internal sealed class TorchUnpickler : IPickleHost
     /// <summary>Tensors rebuilt directly on a device (meta excluded), to check that the device exists.</summary>
     public List<TorchTensor> DeviceTensors { get; } = [];
 
-    /// <summary>Every global the pickle named, as <c>module.name</c> after renames (audit).</summary>
-    public List<string> GlobalsSeen { get; } = [];
+    /// <summary>Every global the pickle named, as <c>module.name</c> after renames, each once, in order of first use.</summary>
+    public IReadOnlyList<string> GlobalsSeen => _globals;
+
+    private readonly List<string> _globals = [];
+    private HashSet<string>? _globalSet; // past a dozen names (a pickle names a few: torch memoizes each global)
+
+    private void Saw(string full)
+    {
+        if (_globals.Count < 12 ? _globals.Contains(full) : !(_globalSet ??= new(_globals, StringComparer.Ordinal)).Add(full)) return;
+        _globals.Add(full);
+    }
 
     // ------------------------------------------------------------------ globals
 
@@ -53,11 +62,12 @@ internal sealed class TorchUnpickler : IPickleHost
     public object ResolveGlobal(string rawModule, string rawName)
     {
         var (module, name) = GlobalName.Map(rawModule, rawName);
-        var full = $"{module}.{name}";
-        GlobalsSeen.Add(full);
+        var entry = DefaultAllowlist.Find(module, name);
+        var full = entry?.FullName ?? $"{module}.{name}"; // an allowlisted name is the allowlist's string, not a new one
+        Saw(full);
         _observer?.Invoke("global", full);
         if (DefaultAllowlist.TryTorchValue(module, name, out var value)) return value;
-        if (DefaultAllowlist.Entries.TryGetValue(full, out var entry)) return new PyGlobal(module, name, entry.Kind, entry.Payload);
+        if (entry is not null) return entry.Global;
         if (_weightsOnly)
         {
             if (GlobalName.IsBlockedModule(module))
