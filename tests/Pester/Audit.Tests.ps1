@@ -217,6 +217,7 @@ Describe 'Get-TorchTensor -Path' {
         $out = @(Get-TorchTensor -LiteralPath (Join-Path $TestDrive 'missing.pt'), (Get-Fixture 'torch-1.13/sd_conv_linear.pt') -ErrorVariable ev -ErrorAction SilentlyContinue)
         $out.Count | Should -Be 4
         $ev.Count | Should -Be 1
+        $ev[0].FullyQualifiedErrorId | Should -Be 'PathNotFound,TorchLoad.Commands.GetTorchTensorCommand'
     }
 
     It 'refuses a non-allowlisted global in safe mode with UnsafeGlobal and lists it with -WeightsOnly:$false' {
@@ -452,6 +453,9 @@ Describe 'Test-TorchCheckpoint' {
         $out = @(Test-TorchCheckpoint -LiteralPath (Join-Path $TestDrive 'missing.pt'), (Get-Fixture 'torch-1.13/sd_conv_linear.pt') -Quiet -ErrorVariable ev -ErrorAction SilentlyContinue)
         $out | Should -Be @($true)
         $ev.Count | Should -Be 1
+        $ev[0].FullyQualifiedErrorId | Should -Be 'PathNotFound,TorchLoad.Commands.TestTorchCheckpointCommand'
+        $ev[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $ev[0].TargetObject | Should -Be (Join-Path $TestDrive 'missing.pt')
     }
 }
 

@@ -165,6 +165,28 @@ Describe 'Import-TorchCheckpoint paths and pipeline' {
         $ev[0].FullyQualifiedErrorId | Should -Be 'PathNotFound,TorchLoad.Commands.ImportTorchCheckpointCommand'
     }
 
+    It 'says PathNotFound for a named path with nothing there, from every cmdlet that reads files, in input order' {
+        # paths are not looked up before they are opened: the error comes from the failed open, in its place
+        Push-Location $TestDrive
+        try {
+            foreach ($command in 'Import-TorchCheckpoint', 'Test-TorchCheckpoint', 'Get-TorchStorage', 'Get-TorchTensor', 'Measure-TorchTensor') {
+                foreach ($missing in 'relative-missing.pt', (Join-Path $TestDrive 'absolute-missing.pt'), (Join-Path $TestDrive 'no-folder/x.pt')) {
+                    $out = @(& $command -LiteralPath $missing, $sample -ErrorVariable ev -ErrorAction SilentlyContinue)
+                    $out.Count | Should -BeGreaterThan 0 -Because "$command goes on after $missing"
+                    $ev.Count | Should -Be 1 -Because "$command $missing"
+                    $ev[0].FullyQualifiedErrorId | Should -BeLike 'PathNotFound,*' -Because "$command $missing"
+                    $ev[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+                    $ev[0].Exception.Message | Should -BeLike "Cannot find path '*$(Split-Path $missing -Leaf)' because it does not exist."
+                    $null = & $command -Path $missing -ErrorVariable ev2 -ErrorAction SilentlyContinue
+                    $ev2[0].FullyQualifiedErrorId | Should -BeLike 'PathNotFound,*' -Because "$command -Path $missing"
+                }
+            }
+            $rows = @(Test-TorchCheckpoint -LiteralPath $sample, 'relative-missing.pt', $sample -ErrorAction Continue 2>&1)
+            $rows[1] | Should -BeOfType [System.Management.Automation.ErrorRecord]
+            $rows[0].Verdict, $rows[2].Verdict | Should -Be 'Safe', 'Safe'
+        } finally { Pop-Location }
+    }
+
     It 'writes a non-terminating error for a -Path that matches nothing' {
         $null = Import-TorchCheckpoint -Path (Join-Path $TestDrive 'nothing-here.pt') -ErrorVariable ev -ErrorAction SilentlyContinue
         $ev.Count | Should -Be 1

@@ -46,6 +46,7 @@ Describe 'Get-TorchStorage -Path' {
         $out = @(Get-TorchStorage -LiteralPath (Join-Path $TestDrive 'missing.pt'), $sample -ErrorVariable ev -ErrorAction SilentlyContinue)
         $out.Count | Should -Be 4
         $ev.Count | Should -Be 1
+        $ev[0].FullyQualifiedErrorId | Should -Be 'PathNotFound,TorchLoad.Commands.GetTorchStorageCommand'
     }
 }
 

@@ -39,7 +39,7 @@ public sealed class GetTorchStorageCommand : CheckpointOrObjectCmdletBase
     private void ListFile(string[]? paths, bool literal)
     {
         foreach (var file in ResolvePaths(paths, literal))
-            Try(file, () => List(TorchLoader.Load(file, ListOptions())));
+            TryFile(file, () => List(TorchLoader.Load(file, ListOptions())));
     }
 
     private void ListStream(Stream stream, string name) => Try(name, () => List(TorchLoader.Load(stream, ListOptions(), name)));

@@ -51,7 +51,7 @@ public sealed class GetTorchTensorCommand : CheckpointOrObjectCmdletBase
     private void FromFiles(string[]? paths, bool literal)
     {
         foreach (var file in ResolvePaths(paths, literal))
-            Try(file, () => Write(TensorInfo.From(TorchLoader.Load(file, LoadOptions()), Hash, file)));
+            TryFile(file, () => Write(TensorInfo.From(TorchLoader.Load(file, LoadOptions()), Hash, file)));
     }
 
     private void FromStream(Stream stream, string name) =>

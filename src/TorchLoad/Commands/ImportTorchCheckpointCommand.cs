@@ -81,11 +81,11 @@ public sealed class ImportTorchCheckpointCommand : CheckpointFileCmdletBase
         {
             if (LoadsOnAWorker(file))
             {
-                Work.Add(() => TorchLoader.Load(file, _options), checkpoint => Try(file, () => WriteObject(checkpoint().Root, enumerateCollection: false)));
+                Work.Add(() => TorchLoader.Load(file, _options), checkpoint => TryFile(file, () => WriteObject(checkpoint().Root, enumerateCollection: false)));
                 continue;
             }
             Work.WriteReady();
-            Try(file, () => WriteObject(TorchLoader.Load(file, WithProgress(file)).Root, enumerateCollection: false));
+            TryFile(file, () => WriteObject(TorchLoader.Load(file, WithProgress(file)).Root, enumerateCollection: false));
         }
     }
 

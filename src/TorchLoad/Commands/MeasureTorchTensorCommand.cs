@@ -61,7 +61,7 @@ public sealed class MeasureTorchTensorCommand : CheckpointOrObjectCmdletBase
     private void FromFiles(string[]? paths, bool literal)
     {
         foreach (var file in ResolvePaths(paths, literal))
-            Try(file, () => FromCheckpoint(TensorStatistics.LoadForMeasuring(file, LoadOptions()), file));
+            TryFile(file, () => FromCheckpoint(TensorStatistics.LoadForMeasuring(file, LoadOptions()), file));
     }
 
     protected override void EndProcessing() => EndInputStreams(FromStream);

@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using TorchLoad.Core;
 using TorchLoad.Core.Audit;
+using TorchLoad.Core.Errors;
 
 namespace TorchLoad.Commands;
 
@@ -36,13 +37,20 @@ public sealed class TestTorchCheckpointCommand : CheckpointFileCmdletBase
         // audits run on workers (a folder of small files is a fixed cost per file), rows come out in input order
         foreach (var file in ResolvedPaths())
             Work.Add(() => CheckpointAudit.Audit(file, SafeGlobal ?? [], verifyCrc: !SkipCrc, cancel: Cancellation, checkValues: CheckValues),
-                audit => Try(file, () => Write(audit())));
+                audit => TryFile(file, () => WriteRow(file, audit())));
     }
 
     protected override void EndProcessing() => EndInputStreams(AuditStream);
 
     private void AuditStream(Stream stream, string name) =>
         Try(name, () => Write(CheckpointAudit.Audit(stream, name, SafeGlobal ?? [], verifyCrc: !SkipCrc, LoadLimits.Default with { MaxStreamBytes = MaxStreamBytes }, Cancellation, CheckValues)));
+
+    /// <summary>A file's row; a path that could not be opened because nothing is there is PathNotFound, as for the other cmdlets.</summary>
+    private void WriteRow(string file, AuditResult result)
+    {
+        if (result.ErrorId == nameof(TorchLoadErrorReason.InvalidArgument) && IsMissing(file)) WriteError(PathNotFound(file));
+        else Write(result);
+    }
 
     private void Write(AuditResult result)
     {
