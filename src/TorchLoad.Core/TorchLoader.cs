@@ -13,10 +13,10 @@ public static class TorchLoader
     public static TorchCheckpoint Load(string path, TorchLoadOptions? options = null)
     {
         options ??= new TorchLoadOptions();
-        if (TryOpenCheckpointFile(path) is { } file) return DisposeOnThrow(file, () => Load(() => file, path, options, ownsSource: true));
+        if (TryOpenCheckpointFile(path) is { } file) return Load(file, null, path, options, ownsSource: true);
         if (Dcp.DcpFolder.TryResolve(path, out var folder)) return Guard(path, () => Dcp.DcpCheckpoint.Load(folder, options)); // a folder, or its .metadata
         if (ShardedCheckpoint.IsIndex(path)) return Guard(path, () => ShardedCheckpoint.Load(path, options));
-        return Load(() => new FileSource(path), path, options, ownsSource: true);
+        return Load(null, () => new FileSource(path), path, options, ownsSource: true);
     }
 
     /// <summary>
@@ -26,17 +26,6 @@ public static class TorchLoader
     /// </summary>
     internal static FileSource? TryOpenCheckpointFile(string path) =>
         ShardedCheckpoint.IsIndex(path) || Path.GetFileName(path) == Dcp.DcpFolder.MetadataName ? null : FileSource.TryOpenRegular(path);
-
-    /// <summary>Runs <paramref name="use"/> on a file opened before it; the file is closed if it throws before taking it over (a load closes its own).</summary>
-    internal static T DisposeOnThrow<T>(FileSource file, Func<T> use)
-    {
-        try { return use(); }
-        catch
-        {
-            file.Dispose(); // a second Dispose is nothing
-            throw;
-        }
-    }
 
     /// <summary>
     /// torch.load for a file object: a stream from its current position to its end. A seekable stream
@@ -49,22 +38,23 @@ public static class TorchLoader
         ArgumentNullException.ThrowIfNull(stream);
         options ??= new TorchLoadOptions();
         if (options.Mmap) throw new TorchLoadException(TorchLoadErrorReason.InvalidArgument, "-Mmap reads storages from their file later; it cannot be used with a stream.");
-        return Load(() => FileSource.FromStream(stream, options.Limits.MaxStreamBytes, name), name, options, ownsSource: true);
+        return Load(null, () => FileSource.FromStream(stream, options.Limits.MaxStreamBytes, name), name, options, ownsSource: true);
     }
 
     /// <summary>A load from a source the caller keeps open afterwards (audits read it again for CRCs).</summary>
     internal static TorchCheckpoint Load(FileSource source, TorchLoadOptions options) =>
-        Load(() => source, source.Path, options, ownsSource: false);
+        Load(source, null, source.Path, options, ownsSource: false);
 
+    /// <param name="opened">The source when it is open already (a file opened at once), else null and <paramref name="open"/> opens it.</param>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
-    private static TorchCheckpoint Load(Func<FileSource> open, string name, TorchLoadOptions options, bool ownsSource)
+    private static TorchCheckpoint Load(FileSource? opened, Func<FileSource>? open, string name, TorchLoadOptions options, bool ownsSource)
     {
         LoadSession? session = null;
-        return Guard(name, () =>
+        try
         {
             try
             {
-                session = new LoadSession(open, options, ownsSource);
+                session = opened is not null ? new LoadSession(opened, options, ownsSource) : new LoadSession(open!, options, ownsSource);
                 var checkpoint = Detect(session) switch
                 {
                     CheckpointFormat.Zip => ZipCheckpoint.Load(session),
@@ -94,7 +84,11 @@ public static class TorchLoader
             {
                 session?.Dispose();
             }
-        });
+        }
+        catch (Exception e) when (e is not TorchLoadException && AsLoadError(e, name) is { } mapped)
+        {
+            throw mapped; // as Guard does
+        }
     }
 
     /// <summary>Turns every failure into a TorchLoadException with a stable reason.</summary>

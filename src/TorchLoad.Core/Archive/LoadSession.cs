@@ -25,6 +25,20 @@ internal sealed class LoadSession : IDisposable
         _ownsFile = ownsFile;
     }
 
+    /// <summary>A session over a source opened before it (a file opened at once: no delegate per load); one it owns is closed when the options are refused.</summary>
+    public LoadSession(FileSource file, TorchLoadOptions options, bool ownsFile)
+    {
+        Options = options;
+        try { _allowed = SafeGlobalRegistry.SnapshotWith(options.SafeGlobals); }
+        catch
+        {
+            if (ownsFile) file.Dispose();
+            throw;
+        }
+        File = file;
+        _ownsFile = ownsFile;
+    }
+
     public TorchLoadOptions Options { get; }
     public FileSource File { get; }
 

@@ -45,8 +45,9 @@ internal static class ZipCheckpoint
         var byteOrder = "little";
         if (Named("byteorder") is { } bo)
         {
-            var tag = ReadSmall(session, bo, 16);
-            byteOrder = tag.AsSpan().SequenceEqual("little"u8) ? "little" : tag.AsSpan().SequenceEqual("big"u8) ? "big"
+            Span<byte> tag = stackalloc byte[16];
+            tag = tag[..ReadSmall(session, bo, tag)];
+            byteOrder = tag.SequenceEqual("little"u8) ? "little" : tag.SequenceEqual("big"u8) ? "big"
                 : throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Unknown endianness type '{Encoding.ASCII.GetString(tag)}' in the byteorder record", bo.Name);
         }
         if (pkl is null)
@@ -81,10 +82,10 @@ internal static class ZipCheckpoint
         object? root;
         int consumed, protocol;
         long pickleLength;
-        using (var pickle = ReadRecordToHost(session, pkl, session.Limits.MaxPickleBytes, nameof(LoadLimits.MaxPickleBytes)))
+        using (var pickle = ReadWhole(session, pkl, session.Limits.MaxPickleBytes, nameof(LoadLimits.MaxPickleBytes)))
         {
             pickleLength = pickle.Length;
-            root = session.RunPickle(host, pickle.AsSpan(0, (int)pickle.Length), pkl.Name, out consumed, out protocol);
+            root = session.RunPickle(host, pickle.Span, pkl.Name, out consumed, out protocol);
         }
 
         var checkpoint = new TorchCheckpoint(file.Path, "zip", root, session.StorageOrder)
@@ -131,12 +132,12 @@ internal static class ZipCheckpoint
     {
         if (record is null)
             throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The archive has neither '{prefix}/version' nor '{prefix}/.data/version'", prefix + "/version");
-        var text = Encoding.ASCII.GetString(ReadSmall(session, record, 64));
+        Span<byte> bytes = stackalloc byte[64];
+        bytes = bytes[..ReadSmall(session, record, bytes)];
         var length = 0;
-        while (length < text.Length && char.IsAsciiDigit(text[length])) length++;
-        var digits = text[..length];
-        if (digits.Length == 0 || !long.TryParse(digits, out var version))
-            throw new TorchLoadException(TorchLoadErrorReason.UnsupportedVersion, $"Couldn't parse the archive version '{text.Trim()}' as an integer", record.Name);
+        while (length < bytes.Length && char.IsAsciiDigit((char)bytes[length])) length++;
+        if (length == 0 || !long.TryParse(bytes[..length], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version))
+            throw new TorchLoadException(TorchLoadErrorReason.UnsupportedVersion, $"Couldn't parse the archive version '{Encoding.ASCII.GetString(bytes).Trim()}' as an integer", record.Name);
         if (version < 1)
             throw new TorchLoadException(TorchLoadErrorReason.UnsupportedVersion, $"Archive version {version} is too old: the minimum supported version is 1", record.Name);
         if (version > MaxSupportedVersion)
@@ -144,31 +145,26 @@ internal static class ZipCheckpoint
         return version;
     }
 
-    private static byte[] ReadSmall(LoadSession session, ZipRecord record, int max)
+    /// <summary>A whole small record (version, byteorder) into <paramref name="into"/>, whose length is the most it may have; returns its length.</summary>
+    private static int ReadSmall(LoadSession session, ZipRecord record, Span<byte> into)
     {
-        if (record.Size > max) throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Record '{record.Name}' is {record.Size} bytes; at most {max} are expected", record.Name);
-        return ReadRecord(session, record, max, "record size");
-    }
-
-    /// <summary>A whole small record (version, byteorder) as bytes.</summary>
-    private static byte[] ReadRecord(LoadSession session, ZipRecord record, long max, string limitName)
-    {
-        using var buffer = ReadRecordToHost(session, record, max, limitName);
-        return buffer.AsSpan(0, (int)buffer.Length).ToArray();
+        if (record.Size > into.Length) throw new TorchLoadException(TorchLoadErrorReason.InvalidArchive, $"Record '{record.Name}' is {record.Size} bytes; at most {into.Length} are expected", record.Name);
+        using var bytes = ReadWhole(session, record, into.Length, "record size");
+        bytes.Span.CopyTo(into);
+        return bytes.Length;
     }
 
     /// <summary>
-    /// A whole record (the pickle) into native memory: stored records read directly, deflated ones
-    /// inflated with a bound. Native, not a byte[]: a multi-megabyte array lands on the large-object
-    /// heap, whose budget triggers full collections in the middle of a load.
+    /// A whole record (the pickle, a small record): stored records read directly (pooled, see RecordBytes), deflated
+    /// ones inflated with a bound into native memory.
     /// </summary>
-    private static HostBuffer ReadRecordToHost(LoadSession session, ZipRecord record, long max, string limitName)
+    private static RecordBytes ReadWhole(LoadSession session, ZipRecord record, long max, string limitName)
     {
         if (record.Size > max || record.Size > Array.MaxLength)
             throw new TorchLoadException(TorchLoadErrorReason.LimitExceeded, $"Record '{record.Name}' is {record.Size} bytes, over the limit of {max}", record.Name) { LimitName = limitName };
         return record.IsStored
-            ? (HostBuffer)session.File.ReadToHost(record.DataOffset, record.Size, record.Name, session.Cancel, null)
-            : InflateToHost(session, record);
+            ? RecordBytes.Read(session.File, record.DataOffset, record.Size, record.Name, session.Cancel)
+            : RecordBytes.Of(InflateToHost(session, record));
     }
 
     private static StorageBuffer ReadStorage(LoadSession session, ZipRecord record, Action<long> report)

@@ -26,9 +26,9 @@ internal static class ZipDirectory
         if (count > cdSize / CentralSize)
             throw Invalid($"the directory claims {count} records but has room for {cdSize / CentralSize}", cdOffset);
         if (cdSize > int.MaxValue) throw Invalid("the central directory is larger than 2 GiB", cdOffset);
-        // native, not a byte[]: a 20,000-record directory is over a megabyte (large-object heap, full collections)
-        using var directory = (Tensors.HostBuffer)file.ReadToHost(cdOffset, cdSize, "zip central directory", default, null);
-        ReadOnlySpan<byte> cd = directory.AsSpan(0, (int)cdSize);
+        // pooled, or native past a megabyte (a 20,000-record directory): never a fresh array on the large-object heap
+        using var directory = RecordBytes.Read(file, cdOffset, cdSize, "zip central directory", default);
+        var cd = directory.Span;
         var records = new List<ZipRecord>((int)count);
         var byName = new NamedRecords();
         DataRecords? data = null;

@@ -54,7 +54,7 @@ public static class CheckpointAudit
     /// <param name="checkValues">Also reads every tensor's values (a second, full load; nothing executed) and adds a finding per tensor holding NaN or ±Inf; the verdict is not changed by it.</param>
     public static AuditResult Audit(string path, IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default, bool checkValues = false)
     {
-        if (TorchLoader.TryOpenCheckpointFile(path) is { } file) return TorchLoader.DisposeOnThrow(file, () => Audit(() => file, path, safeGlobals, verifyCrc, limits, cancel, checkValues));
+        if (TorchLoader.TryOpenCheckpointFile(path) is { } file) return Audit(file, null, path, safeGlobals, verifyCrc, limits, cancel, checkValues);
         if (ShardedCheckpoint.IsIndex(path)) return AuditShards(path, safeGlobals, verifyCrc, limits, cancel, checkValues);
         if (Dcp.DcpFolder.TryResolve(path, out var folder))
         {
@@ -62,14 +62,14 @@ public static class CheckpointAudit
             if (checkValues && dcp.ErrorId is null) CheckValues(options => TensorStatistics.LoadForMeasuring(path, options), dcp, limits ?? LoadLimits.Default, cancel);
             return dcp;
         }
-        return Audit(() => new FileSource(path), path, safeGlobals, verifyCrc, limits, cancel, checkValues);
+        return Audit(null, () => new FileSource(path), path, safeGlobals, verifyCrc, limits, cancel, checkValues);
     }
 
     /// <summary>Audits a checkpoint read from a stream (from its position; non-seekable streams are buffered, see TorchLoader.Load).</summary>
     public static AuditResult Audit(Stream stream, string name = "(stream)", IReadOnlyCollection<string>? safeGlobals = null, bool verifyCrc = true, LoadLimits? limits = null, CancellationToken cancel = default, bool checkValues = false)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        return Audit(() => FileSource.FromStream(stream, (limits ?? LoadLimits.Default).MaxStreamBytes, name), name, safeGlobals, verifyCrc, limits, cancel, checkValues);
+        return Audit(null, () => FileSource.FromStream(stream, (limits ?? LoadLimits.Default).MaxStreamBytes, name), name, safeGlobals, verifyCrc, limits, cancel, checkValues);
     }
 
     /// <summary>The session's safe globals plus the call's; os/sys/posix/nt are refused, as for a load.</summary>
@@ -80,22 +80,29 @@ public static class CheckpointAudit
     /// audited gives CheckpointChanged (thrown: an error row, not a verdict about bytes that were never one file).
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
-    private static AuditResult Audit(Func<FileSource> open, string path, IReadOnlyCollection<string>? safeGlobals, bool verifyCrc, LoadLimits? limits, CancellationToken cancel, bool checkValues)
+    /// <param name="opened">The source when it is open already (a file opened at once), else null and <paramref name="open"/> opens it; closed here either way.</param>
+    private static AuditResult Audit(FileSource? opened, Func<FileSource>? open, string path, IReadOnlyCollection<string>? safeGlobals, bool verifyCrc, LoadLimits? limits, CancellationToken cancel, bool checkValues)
     {
+        IReadOnlySet<string> allowed;
+        try { allowed = AllowedGlobals(safeGlobals); }
+        catch
+        {
+            opened?.Dispose(); // a refused -SafeGlobal: thrown, as for a load
+            throw;
+        }
         var result = new AuditResult { Path = path };
         var named = new List<string>();
         var modulePids = new List<string>();
-        var allowed = AllowedGlobals(safeGlobals);
         var options = new TorchLoadOptions
         {
             WeightsOnly = false, MetadataOnly = true, Limits = limits ?? LoadLimits.Default, Cancellation = cancel,
             Observer = (kind, name) => (kind == "global" ? named : modulePids).Add(name),
         };
         TorchLoadException? failure = null;
-        FileSource? source = null;
+        var source = opened;
         try
         {
-            source = open();
+            source ??= open!();
             var checkpoint = TorchLoader.Load(source, options);
             result.Format = checkpoint.Format;
             result.Version = checkpoint.Version;

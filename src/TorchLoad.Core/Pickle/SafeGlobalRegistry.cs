@@ -10,7 +10,7 @@ namespace TorchLoad.Core.Pickle;
 public static class SafeGlobalRegistry
 {
     private static readonly object Gate = new();
-    private static HashSet<string> _names = new(StringComparer.Ordinal);
+    private static HashSet<string> _names = new(StringComparer.Ordinal); // replaced whole under Gate, never changed: read without it
 
     /// <summary>Adds <c>module.Name</c> entries; refuses blocked modules (os, sys, posix, nt) and malformed names.</summary>
     public static void Add(IEnumerable<string> names)
@@ -20,7 +20,7 @@ public static class SafeGlobalRegistry
         {
             var next = new HashSet<string>(_names, StringComparer.Ordinal);
             next.UnionWith(checkedNames);
-            _names = next;
+            Volatile.Write(ref _names, next);
         }
     }
 
@@ -31,14 +31,11 @@ public static class SafeGlobalRegistry
 
     public static void Clear()
     {
-        lock (Gate) _names = new HashSet<string>(StringComparer.Ordinal);
+        lock (Gate) Volatile.Write(ref _names, new HashSet<string>(StringComparer.Ordinal));
     }
 
-    /// <summary>An immutable view for one load.</summary>
-    internal static IReadOnlySet<string> Snapshot()
-    {
-        lock (Gate) return _names;
-    }
+    /// <summary>An immutable view for one load. Sets are replaced whole, never changed, so reading the current one needs no lock (every audit asks twice, from every worker).</summary>
+    internal static IReadOnlySet<string> Snapshot() => Volatile.Read(ref _names);
 
     /// <summary>
     /// The registry's names plus <paramref name="extra"/> (a call's -SafeGlobal), validated: the registry's own set

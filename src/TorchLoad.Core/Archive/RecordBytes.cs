@@ -1,0 +1,50 @@
+using System.Buffers;
+using TorchLoad.Core.Tensors;
+
+namespace TorchLoad.Core.Archive;
+
+/// <summary>
+/// The bytes of something a load reads whole, uses and drops (the zip directory, the pickle): up to
+/// <see cref="MaxPooled"/> in an array rented from the shared pool, larger ones in native memory. A native buffer
+/// per read is a finalizable object and a malloc (a thousand 5 KB audits made five of each per file); a fresh
+/// large array would land on the large-object heap, whose budget triggers full collections.
+/// </summary>
+internal readonly struct RecordBytes : IDisposable
+{
+    public const int MaxPooled = 1 << 20;
+
+    private readonly byte[]? _array;
+    private readonly HostBuffer? _native;
+
+    private RecordBytes(byte[]? array, HostBuffer? native, int length) => (_array, _native, Length) = (array, native, length);
+
+    public int Length { get; }
+
+    public unsafe ReadOnlySpan<byte> Span => _array is not null ? _array.AsSpan(0, Length) : Length == 0 ? default : new ReadOnlySpan<byte>(_native!.Pointer, Length);
+
+    /// <summary>[<paramref name="offset"/>, + <paramref name="length"/>) of <paramref name="file"/>; the caller checked length against its limit and int.MaxValue.</summary>
+    public static RecordBytes Read(FileSource file, long offset, long length, string? record, CancellationToken cancel)
+    {
+        if (length > MaxPooled) return Of((HostBuffer)file.ReadToHost(offset, length, record, cancel, null));
+        var array = ArrayPool<byte>.Shared.Rent((int)length);
+        try
+        {
+            file.ReadExactly(offset, array.AsSpan(0, (int)length), record);
+            return new RecordBytes(array, null, (int)length);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(array);
+            throw;
+        }
+    }
+
+    /// <summary>Bytes already in native memory (an inflated record); disposing this disposes it.</summary>
+    public static RecordBytes Of(HostBuffer native) => new(null, native, (int)native.Length);
+
+    public void Dispose()
+    {
+        if (_array is not null) ArrayPool<byte>.Shared.Return(_array);
+        else _native?.Dispose();
+    }
+}
