@@ -47,8 +47,9 @@ public sealed class PerFileCostTests : IDisposable
         Assert.InRange(Allocated(() => CheckpointAudit.Audit(_path)), 1, 160 << 10);
     }
 
-    // 6.0 KB measured (2026-12-05; 9.4 KB before the pickle machine's arrays were pooled, short strings and allowlisted
-    // globals reused, small name tables scanned and the tensor count walked without an enumerator; 10.7 KB before that).
+    // 5.4 KB measured (2026-12-05; 9.4 KB before the pickle machine's arrays were pooled, short strings and allowlisted
+    // globals reused, small name tables scanned, the tensor count walked without an enumerator and whole-record reads
+    // pooled; 10.7 KB before that).
     // 1,000 files at ~10 KB crossed a fresh pwsh's first gen0 budget inside the audit: a 14 ms collection of
     // everything pwsh made at startup. The bound catches a return to that.
     [Fact]

@@ -37,7 +37,8 @@ public abstract class TorchCmdletBase : PSCmdlet, IDisposable
     {
         foreach (var p in paths ?? [])
         {
-            List<string> resolved = [];
+            string? named = null; // one path, or what a pattern matched: no list per named path
+            List<string>? matched = null;
             try
             {
                 if (literal || !WildcardPattern.ContainsWildcardCharacters(p) && !p.Contains('`'))
@@ -46,11 +47,11 @@ public abstract class TorchCmdletBase : PSCmdlet, IDisposable
                     // globbing costs ~0.4 ms a path (it reads /proc/self/mountinfo five times), more than auditing a small
                     // file. Nor is it looked up first: the load opens it anyway, and a stat on this thread cost ~5 µs a
                     // path (1,000 audits: ~3 ms of ~33); one that does not exist fails to open, and TryFile says PathNotFound.
-                    resolved.Add(FileSystemPath(p));
+                    named = FileSystemPath(p);
                 }
                 else
                 {
-                    resolved.AddRange(GetResolvedProviderPathFromPSPath(p, out var provider));
+                    matched = [.. GetResolvedProviderPathFromPSPath(p, out var provider)];
                     if (provider.Name != "FileSystem") throw new ArgumentException($"'{p}' is not a file-system path.");
                 }
             }
@@ -61,7 +62,8 @@ public abstract class TorchCmdletBase : PSCmdlet, IDisposable
                 continue;
             }
             // a folder goes on too: a DCP checkpoint is a folder (one without .metadata fails as NotACheckpoint)
-            foreach (var r in resolved) yield return r;
+            if (named is not null) yield return named;
+            else foreach (var r in matched!) yield return r;
         }
     }
 
