@@ -86,14 +86,16 @@ internal sealed class FileSource : IDisposable
     // with 20,000 records is then a few large reads instead of 40,000 system calls. The window grows while
     // the reads walk forward through it (4 KiB, doubling up to 1 MiB on each miss that continues where it
     // ended) and shrinks back on a jump: a file of 64 records 16 MiB apart costs 64 page-sized reads, not
-    // 64 MiB of copying. The window is a pooled array (ArrayPool): a fresh 1 MiB byte[] would land on the
-    // large-object heap every load, and a native buffer is a finalizable object and a malloc per file (a
-    // thousand 5 KB audits made five of each per file). Parallel storage readers (inflating, reading a chunk's
-    // tail) use it too, under its lock.
+    // 64 MiB of copying. Up to 64 KiB (a small file read whole) the window is a pooled array: a native buffer is
+    // a finalizable object and a malloc per file (a thousand 5 KB audits made five of each per file). Larger
+    // windows are native memory: an array past 85 KB is on the large-object heap, fresh in each process (the pool
+    // starts empty), and a 20,000-tensor load measured ~12 ms slower with them. Parallel storage readers
+    // (inflating, reading a chunk's tail) use the window too, under its lock.
     internal const int SmallRead = 64 << 10;
     private const int FirstWindow = 4 << 10, WindowSize = 1 << 20;
     private readonly object _windowGate = new();
-    private byte[]? _window;
+    private byte[]? _window; // pooled, at most SmallRead
+    private HostBuffer? _nativeWindow; // larger
     private long _windowStart = -1;
     private int _windowLength, _nextWindow = FirstWindow;
 
@@ -120,20 +122,33 @@ internal sealed class FileSource : IDisposable
                     // pickle were six reads back and forth (a thousand 5 KB checkpoints: 6,000 system calls)
                     var (start, want) = Length <= SmallRead ? (0L, (int)Length) : (offset, _nextWindow);
                     var length = (int)Math.Min(Math.Max(want, destination.Length), Length - start);
-                    if (_window is null || _window.Length < length)
-                    {
-                        if (_window is not null) System.Buffers.ArrayPool<byte>.Shared.Return(_window);
-                        _window = null;
-                        _window = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(length, want)); // as it grows: a 5 KB checkpoint never touches a megabyte
-                    }
-                    ReadDirect(start, _window.AsSpan(0, length), record);
+                    if ((_window?.Length ?? _nativeWindow?.Length ?? 0) < length)
+                        GrowWindow(Math.Max(length, want)); // as it grows: a 5 KB checkpoint never touches a megabyte
+                    ReadDirect(start, Window(0, length), record);
                     (_windowStart, _windowLength) = (start, length);
                 }
-                _window!.AsSpan((int)(offset - _windowStart), destination.Length).CopyTo(destination);
+                Window((int)(offset - _windowStart), destination.Length).CopyTo(destination);
             }
             return;
         }
         ReadDirect(offset, destination, record);
+    }
+
+    private Span<byte> Window(int offset, int length) => _window is not null ? _window.AsSpan(offset, length) : _nativeWindow!.AsSpan(offset, length);
+
+    private void GrowWindow(int size)
+    {
+        DropWindow();
+        if (size <= SmallRead) _window = System.Buffers.ArrayPool<byte>.Shared.Rent(size);
+        else _nativeWindow = new HostBuffer(size, deferPressure: true);
+    }
+
+    private void DropWindow()
+    {
+        if (_window is not null) System.Buffers.ArrayPool<byte>.Shared.Return(_window);
+        _window = null;
+        _nativeWindow?.Dispose();
+        _nativeWindow = null;
     }
 
     private void ReadDirect(long offset, Span<byte> destination, string? record)
@@ -222,8 +237,7 @@ internal sealed class FileSource : IDisposable
         {
             if (_disposed) return;
             _disposed = true;
-            if (_window is not null) System.Buffers.ArrayPool<byte>.Shared.Return(_window);
-            _window = null;
+            DropWindow();
             (_windowStart, _windowLength) = (-1, 0);
         }
         _reader.Release();

@@ -6,12 +6,13 @@ namespace TorchLoad.Core.Archive;
 /// <summary>
 /// The bytes of something a load reads whole, uses and drops (the zip directory, the pickle): up to
 /// <see cref="MaxPooled"/> in an array rented from the shared pool, larger ones in native memory. A native buffer
-/// per read is a finalizable object and a malloc (a thousand 5 KB audits made five of each per file); a fresh
-/// large array would land on the large-object heap, whose budget triggers full collections.
+/// per read is a finalizable object and a malloc (a thousand 5 KB audits made five of each per file); a large
+/// array would be on the large-object heap, fresh in each process (the pool starts empty), whose budget
+/// triggers full collections.
 /// </summary>
 internal readonly struct RecordBytes : IDisposable
 {
-    public const int MaxPooled = 1 << 20;
+    public const int MaxPooled = FileSource.SmallRead;
 
     private readonly byte[]? _array;
     private readonly HostBuffer? _native;

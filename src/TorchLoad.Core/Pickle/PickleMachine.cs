@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Numerics;
@@ -45,6 +44,9 @@ internal sealed class PickleMachine
     private const int MemoChunkBits = 12, MemoChunkSize = 1 << MemoChunkBits, MemoChunkMask = MemoChunkSize - 1;
     private static readonly object MemoNone = new(); // a memoized None; an empty slot is null
     private object?[]?[] _memoChunks = [];
+    private string?[] _strings = []; // this thread's RecentStrings table, for the run
+    private int _stringMisses; // in a row: a pickle of new strings stops asking the table
+    private const int StringMissesBeforeGivingUp = 64;
     private Dictionary<uint, object?>? _memoSparse; // made on the first index far past the others (hostile pickles)
     private int _memoCount;
     // Entries the pickle never reads back (MemoReads) are counted, not kept: one bit each, in a set when far past the others.
@@ -75,10 +77,12 @@ internal sealed class PickleMachine
         _reads = MemoReads.Find(data);
         _unreadFar = null;
         Protocol = 0;
-        _stack = ArrayPool<object?>.Shared.Rent(32); // a state dict's SETITEMS holds a few dozen values
+        _strings = RecentStrings.ForThisThread();
+        _stringMisses = 0;
+        _stack = PooledArrays.Rent<object?>(32); // a state dict's SETITEMS holds a few dozen values
         _stackRoom = (int)Math.Min(_stack.Length, _limits.MaxStackItems);
-        _marks = ArrayPool<int>.Shared.Rent(16);
-        _memoChunks = ArrayPool<object?[]?>.Shared.Rent(8);
+        _marks = PooledArrays.Rent<int>(16);
+        _memoChunks = PooledArrays.Rent<object?[]?>(8);
         Array.Clear(_memoChunks); // what others gave back need not be cleared
         try
         {
@@ -93,14 +97,14 @@ internal sealed class PickleMachine
     /// <summary>The rented arrays back to the pool, holding nothing of this pickle (empty ones in their place: a run is over).</summary>
     private void GiveBack()
     {
-        _stack.AsSpan(0, _sp).Clear(); // above _sp the stack is cleared as it is popped
-        ArrayPool<object?>.Shared.Return(_stack);
-        ArrayPool<int>.Shared.Return(_marks);
+        _stack.AsSpan(0, Math.Min(_sp, _stack.Length)).Clear(); // above _sp the stack is cleared as it is popped
+        PooledArrays.Return(_stack, clear: false);
+        PooledArrays.Return(_marks, clear: false);
         foreach (var chunk in _memoChunks)
-            if (chunk is not null) ArrayPool<object?>.Shared.Return(chunk, clearArray: true);
-        ArrayPool<object?[]?>.Shared.Return(_memoChunks, clearArray: true);
-        if (_unreadBits is not null) ArrayPool<ulong>.Shared.Return(_unreadBits);
-        (_stack, _marks, _memoChunks, _unreadBits, _sp, _stackRoom, _markCount) = ([], [], [], null, 0, 0, 0);
+            if (chunk is not null) PooledArrays.Return(chunk, clear: true);
+        PooledArrays.Return(_memoChunks, clear: true);
+        if (_unreadBits is not null) PooledArrays.Return(_unreadBits, clear: false);
+        (_stack, _marks, _memoChunks, _unreadBits, _strings, _sp, _stackRoom, _markCount) = ([], [], [], null, [], 0, 0, 0);
     }
 
     // Hot loop: JIT-compiled fully optimized on first use rather than run from the precompiled image (measured:
@@ -284,7 +288,7 @@ internal sealed class PickleMachine
                     case MARK:
                         if (_markCount >= _limits.MaxNestingDepth)
                             throw Limit(opStart, $"the pickle nests deeper than {_limits.MaxNestingDepth} levels", nameof(LoadLimits.MaxNestingDepth));
-                        if (_markCount == _marks.Length) _marks = Regrow(_marks, _marks.Length * 2);
+                        if (_markCount == _marks.Length) _marks = PooledArrays.Regrow(_marks, _marks.Length * 2);
                         _marks[_markCount++] = _sp;
                         break;
                     case POP:
@@ -414,18 +418,10 @@ internal sealed class PickleMachine
     {
         if (_stackRoom >= _limits.MaxStackItems)
             throw Limit(at, $"the pickle stack holds more than {_limits.MaxStackItems} values", nameof(LoadLimits.MaxStackItems));
-        _stack = Regrow(_stack, (int)Math.Min((long)_stackRoom * 2, _limits.MaxStackItems));
+        _stack = PooledArrays.Regrow(_stack, (int)Math.Min((long)_stackRoom * 2, _limits.MaxStackItems));
         _stackRoom = (int)Math.Min(_stack.Length, _limits.MaxStackItems);
     }
 
-    /// <summary>A rented array of at least <paramref name="length"/> holding what <paramref name="old"/> held; the old one goes back to the pool.</summary>
-    private static T[] Regrow<T>(T[] old, int length)
-    {
-        var grown = ArrayPool<T>.Shared.Rent(length);
-        old.CopyTo(grown, 0);
-        ArrayPool<T>.Shared.Return(old, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<T>());
-        return grown;
-    }
 
     private object? Pop(int at)
     {
@@ -567,11 +563,9 @@ internal sealed class PickleMachine
             var word = (int)(index >> 6);
             if (_unreadBits is null || word >= _unreadBits.Length)
             {
-                var grown = ArrayPool<ulong>.Shared.Rent(Math.Max(word + 1, 2 * (_unreadBits?.Length ?? 2)));
                 var had = _unreadBits?.Length ?? 0;
-                _unreadBits?.CopyTo(grown, 0);
+                var grown = _unreadBits is null ? PooledArrays.Rent<ulong>(Math.Max(word + 1, 4)) : PooledArrays.Regrow(_unreadBits, Math.Max(word + 1, 2 * had));
                 Array.Clear(grown, had, grown.Length - had); // rented: not necessarily zero
-                if (_unreadBits is not null) ArrayPool<ulong>.Shared.Return(_unreadBits);
                 _unreadBits = grown;
             }
             ref var bits = ref _unreadBits[word];
@@ -589,7 +583,7 @@ internal sealed class PickleMachine
         if (c >= _memoChunks.Length)
         {
             var had = _memoChunks.Length;
-            _memoChunks = Regrow(_memoChunks, Math.Max(c + 1, had * 2));
+            _memoChunks = PooledArrays.Regrow(_memoChunks, Math.Max(c + 1, had * 2));
             Array.Clear(_memoChunks, had, _memoChunks.Length - had);
         }
         return _memoChunks[c] = RentChunk(c == 0 ? FirstChunkLength(FirstMemoChunk, index) : MemoChunkSize);
@@ -598,7 +592,7 @@ internal sealed class PickleMachine
     /// <summary>An empty chunk of at least <paramref name="length"/> slots (pooled arrays have power-of-two lengths, so chunk 0 stays within MemoChunkSize).</summary>
     private static object?[] RentChunk(int length)
     {
-        var chunk = ArrayPool<object?>.Shared.Rent(length);
+        var chunk = PooledArrays.Rent<object?>(length);
         Array.Clear(chunk); // what others gave back need not be cleared
         return chunk;
     }
@@ -609,7 +603,7 @@ internal sealed class PickleMachine
         var old = _memoChunks[0]!;
         var grown = RentChunk(FirstChunkLength(old.Length * 2, index));
         old.CopyTo(grown, 0);
-        ArrayPool<object?>.Shared.Return(old, clearArray: true);
+        PooledArrays.Return(old, clear: true);
         return _memoChunks[0] = grown;
     }
 
@@ -740,7 +734,12 @@ internal sealed class PickleMachine
 
     private string Utf8(ReadOnlySpan<byte> bytes, int at)
     {
-        if (System.Text.Ascii.IsValid(bytes)) return RecentStrings.Get(bytes); // ASCII reads the same in UTF-8
+        if (_stringMisses < StringMissesBeforeGivingUp && System.Text.Ascii.IsValid(bytes)) // ASCII reads the same in UTF-8
+        {
+            var s = RecentStrings.Get(_strings, bytes, out var found);
+            _stringMisses = found ? 0 : _stringMisses + 1;
+            return s;
+        }
         try { return StrictUtf8.GetString(bytes); }
         catch (DecoderFallbackException) { return Wtf8.Decode(bytes) ?? throw Malformed(at, "a string is not valid UTF-8"); }
     }

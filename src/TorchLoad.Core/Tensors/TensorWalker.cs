@@ -47,7 +47,7 @@ public static class TensorWalker
 
         private static object?[] Rent(object? root)
         {
-            var values = System.Buffers.ArrayPool<object?>.Shared.Rent(16);
+            var values = PooledArrays.Rent<object?>(16);
             values[0] = root;
             return values;
         }
@@ -120,10 +120,7 @@ public static class TensorWalker
         {
             if (_count == _values.Length)
             {
-                var grown = System.Buffers.ArrayPool<object?>.Shared.Rent(_count * 2);
-                _values.AsSpan(0, _count).CopyTo(grown);
-                System.Buffers.ArrayPool<object?>.Shared.Return(_values, clearArray: true);
-                _values = grown;
+                _values = PooledArrays.Regrow(_values, _count * 2);
             }
             _values[_count++] = value;
             _paths?.Add(path);
@@ -132,7 +129,7 @@ public static class TensorWalker
         public void Dispose()
         {
             _values.AsSpan(0, _count).Clear(); // stopped early: what was pending
-            System.Buffers.ArrayPool<object?>.Shared.Return(_values);
+            PooledArrays.Return(_values, clear: false);
             _values = [];
             _count = 0;
         }
