@@ -26,7 +26,7 @@ internal sealed class PickleMachine
     private readonly string _recordName;
     private readonly CancellationToken _cancel;
 
-    // The stack, the marks, the memo's chunk table and first chunk, and the unread bits are rented for a run and
+    // The stack, the marks and the memo's chunk table and first chunk are rented for a run and
     // given back when it ends: for a 5 KB checkpoint they were a fifth of what a load allocated (a thousand audits
     // in a fresh pwsh then crossed the first gen0 budget, a 14 ms collection of everything pwsh made at startup).
     private object?[] _stack = [];
@@ -103,7 +103,6 @@ internal sealed class PickleMachine
         foreach (var chunk in _memoChunks)
             if (chunk is not null) PooledArrays.Return(chunk, clear: true);
         PooledArrays.Return(_memoChunks, clear: true);
-        if (_unreadBits is not null) PooledArrays.Return(_unreadBits, clear: false);
         (_stack, _marks, _memoChunks, _unreadBits, _strings, _sp, _stackRoom, _markCount) = ([], [], [], null, [], 0, 0, 0);
     }
 
@@ -563,9 +562,9 @@ internal sealed class PickleMachine
             var word = (int)(index >> 6);
             if (_unreadBits is null || word >= _unreadBits.Length)
             {
-                var had = _unreadBits?.Length ?? 0;
-                var grown = _unreadBits is null ? PooledArrays.Rent<ulong>(Math.Max(word + 1, 4)) : PooledArrays.Regrow(_unreadBits, Math.Max(word + 1, 2 * had));
-                Array.Clear(grown, had, grown.Length - had); // rented: not necessarily zero
+                // not pooled nor Array.Resize<ulong>: neither is precompiled, and a one-shot command's first load compiled them
+                var grown = new ulong[Math.Max(word + 1, 2 * (_unreadBits?.Length ?? 2))];
+                _unreadBits?.CopyTo(grown, 0);
                 _unreadBits = grown;
             }
             ref var bits = ref _unreadBits[word];

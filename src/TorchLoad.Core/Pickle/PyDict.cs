@@ -102,7 +102,9 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
 
     private void Resize(int size)
     {
-        Array.Resize(ref _entries, size);
+        var entries = new Entry[size]; // not Array.Resize<Entry>: a generic over this struct is compiled at run time, in every process's first load
+        if (_entries is not null) Array.Copy(_entries, entries, _count);
+        _entries = entries;
         Rehash();
     }
 
