@@ -5,8 +5,9 @@ namespace TorchLoad.Core;
 
 /// <summary>
 /// Scratch arrays of one load rented from the shared pool (the pickle machine's stack, marks and memo, the tensor
-/// walk's pending values): given back when the load is done with them, except large ones, which a hostile pickle
-/// grows (a million-slot stack) and which are left to the GC, so that the process-wide pool never keeps them.
+/// walk's pending values, the read window of a small file and the records a load reads whole): given back when the
+/// load is done with them, except large ones, which a hostile pickle grows (a million-slot stack) and which are left
+/// to the GC, so that the process-wide pool never keeps them.
 /// </summary>
 internal static class PooledArrays
 {

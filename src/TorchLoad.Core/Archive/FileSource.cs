@@ -94,7 +94,7 @@ internal sealed class FileSource : IDisposable
     internal const int SmallRead = 64 << 10;
     private const int FirstWindow = 4 << 10, WindowSize = 1 << 20;
     private readonly object _windowGate = new();
-    private byte[]? _window; // pooled, at most SmallRead
+    private byte[]? _window; // pooled, at most PooledArrays.MaxKept (= SmallRead)
     private HostBuffer? _nativeWindow; // larger
     private long _windowStart = -1;
     private int _windowLength, _nextWindow = FirstWindow;
@@ -139,13 +139,13 @@ internal sealed class FileSource : IDisposable
     private void GrowWindow(int size)
     {
         DropWindow();
-        if (size <= SmallRead) _window = System.Buffers.ArrayPool<byte>.Shared.Rent(size);
+        if (size <= PooledArrays.MaxKept) _window = PooledArrays.Rent<byte>(size);
         else _nativeWindow = new HostBuffer(size, deferPressure: true);
     }
 
     private void DropWindow()
     {
-        if (_window is not null) System.Buffers.ArrayPool<byte>.Shared.Return(_window);
+        if (_window is not null) PooledArrays.Return(_window, clear: false);
         _window = null;
         _nativeWindow?.Dispose();
         _nativeWindow = null;

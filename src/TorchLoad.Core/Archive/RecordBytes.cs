@@ -1,4 +1,3 @@
-using System.Buffers;
 using TorchLoad.Core.Tensors;
 
 namespace TorchLoad.Core.Archive;
@@ -12,7 +11,7 @@ namespace TorchLoad.Core.Archive;
 /// </summary>
 internal readonly struct RecordBytes : IDisposable
 {
-    public const int MaxPooled = FileSource.SmallRead;
+    public const int MaxPooled = PooledArrays.MaxKept;
 
     private readonly byte[]? _array;
     private readonly HostBuffer? _native;
@@ -27,7 +26,7 @@ internal readonly struct RecordBytes : IDisposable
     public static RecordBytes Read(FileSource file, long offset, long length, string? record, CancellationToken cancel)
     {
         if (length > MaxPooled) return Of((HostBuffer)file.ReadToHost(offset, length, record, cancel, null));
-        var array = ArrayPool<byte>.Shared.Rent((int)length);
+        var array = PooledArrays.Rent<byte>((int)length);
         try
         {
             file.ReadExactly(offset, array.AsSpan(0, (int)length), record);
@@ -35,7 +34,7 @@ internal readonly struct RecordBytes : IDisposable
         }
         catch
         {
-            ArrayPool<byte>.Shared.Return(array);
+            PooledArrays.Return(array, clear: false);
             throw;
         }
     }
@@ -45,7 +44,7 @@ internal readonly struct RecordBytes : IDisposable
 
     public void Dispose()
     {
-        if (_array is not null) ArrayPool<byte>.Shared.Return(_array);
+        if (_array is not null) PooledArrays.Return(_array, clear: false);
         else _native?.Dispose();
     }
 }

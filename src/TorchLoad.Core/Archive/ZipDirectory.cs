@@ -26,7 +26,7 @@ internal static class ZipDirectory
         if (count > cdSize / CentralSize)
             throw Invalid($"the directory claims {count} records but has room for {cdSize / CentralSize}", cdOffset);
         if (cdSize > int.MaxValue) throw Invalid("the central directory is larger than 2 GiB", cdOffset);
-        // pooled, or native past a megabyte (a 20,000-record directory): never a fresh array on the large-object heap
+        // pooled, or native past 64 KiB (a 20,000-record directory): never a fresh array on the large-object heap
         using var directory = RecordBytes.Read(file, cdOffset, cdSize, "zip central directory", default);
         var cd = directory.Span;
         var records = new List<ZipRecord>((int)count);
@@ -76,14 +76,8 @@ internal static class ZipDirectory
                     data = new DataRecords(Encoding.ASCII.GetString(dataFolder[..length]), (int)count);
                     key = DataKey(nameBytes, dataFolder[..length], data.Capacity); // the first record may be a storage itself
                 }
-                if (key >= 0)
-                {
-                    data!.TryAdd(key, record);
-                }
-                else
-                {
-                    if (!byName.TryAdd(record)) throw Duplicate(name);
-                }
+                if (key >= 0) data!.TryAdd(key, record);
+                else if (!byName.TryAdd(record)) throw Duplicate(name);
             }
             if ((flags & 1) != 0)
                 throw new TorchLoadException(TorchLoadErrorReason.UnsupportedCompression, $"Record '{record.Name}' is encrypted; TorchLoad does not read encrypted archives", record.Name);

@@ -79,8 +79,8 @@ public static class CheckpointAudit
     /// One source, opened once for the load, the CRC check and the value check. A file that changes while it is
     /// audited gives CheckpointChanged (thrown: an error row, not a verdict about bytes that were never one file).
     /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     /// <param name="opened">The source when it is open already (a file opened at once), else null and <paramref name="open"/> opens it; closed here either way.</param>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static AuditResult Audit(FileSource? opened, Func<FileSource>? open, string path, IReadOnlyCollection<string>? safeGlobals, bool verifyCrc, LoadLimits? limits, CancellationToken cancel, bool checkValues)
     {
         IReadOnlySet<string> allowed;
