@@ -107,6 +107,37 @@ Describe 'Import-TorchCheckpoint paths and pipeline' {
         $out[0].Keys | Should -Contain '3.bias'
     }
 
+    It 'binds a piped file or folder by value to -InputFile (Import- and Test-TorchCheckpoint), in input order' {
+        # by value: PowerShell does not look the PSPath property up for each file (about half the binding cost)
+        foreach ($command in 'Import-TorchCheckpoint', 'Test-TorchCheckpoint') {
+            $log = Join-Path $TestDrive "binding-$command.txt"
+            $item = Get-Item -LiteralPath $sample
+            Trace-Command -Name ParameterBinding -FilePath $log -Expression { $item | & $command | Out-Null }
+            $trace = Get-Content -LiteralPath $log -Raw
+            $trace | Should -Match 'to param \[InputFile\] SUCCESSFUL' -Because $command
+            $trace | Should -Not -Match 'to param \[LiteralPath\] SUCCESSFUL' -Because $command
+        }
+        $files = @(Get-ChildItem -LiteralPath (Join-Path $repo 'samples') -Filter '*.pt' | Sort-Object Name)
+        $audits = @($files | Test-TorchCheckpoint)
+        $audits.Path | Should -Be $files.FullName
+        (Test-TorchCheckpoint -InputFile $files[0]).Path | Should -Be $files[0].FullName
+        @($files | Import-TorchCheckpoint).Count | Should -Be $files.Count
+    }
+
+    It 'says PathNotFound for a piped file that is gone, and goes on' {
+        $gone = Join-Path $TestDrive 'gone.pt'
+        Copy-Item -LiteralPath $sample -Destination $gone
+        $items = @((Get-Item -LiteralPath $gone), (Get-Item -LiteralPath $sample))
+        Remove-Item -LiteralPath $gone
+        foreach ($command in 'Import-TorchCheckpoint', 'Test-TorchCheckpoint') {
+            $out = @($items | & $command -ErrorVariable ev -ErrorAction SilentlyContinue)
+            $out.Count | Should -Be 1 -Because $command
+            $ev.Count | Should -Be 1 -Because $command
+            $ev[0].FullyQualifiedErrorId | Should -BeLike 'PathNotFound,*' -Because $command
+            $ev[0].TargetObject | Should -Be $gone -Because $command
+        }
+    }
+
     It 'takes a file named like a pattern from Get-ChildItem as that file (every cmdlet)' {
         # a piped FileInfo binds -LiteralPath: 'model[1].pt' is a name; as -Path it matched nothing, silently
         $dir = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'brackets') -Force

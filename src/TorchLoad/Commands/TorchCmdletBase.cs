@@ -9,6 +9,7 @@ public abstract class TorchCmdletBase : PSCmdlet, IDisposable
     protected const string PathSet = "Path";
     protected const string LiteralPathSet = "LiteralPath";
     protected const string InputStreamSet = "InputStream";
+    protected const string InputFileSet = "InputFile";
 
     private readonly CancellationTokenSource _cancel = new();
 
