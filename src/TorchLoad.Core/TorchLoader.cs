@@ -24,6 +24,7 @@ public static class TorchLoader
     /// index) that opens at once, or null. Opening first saves the stat that tells a DCP folder from a file, one of
     /// the few system calls a small checkpoint costs.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static FileSource? TryOpenCheckpointFile(string path) =>
         ShardedCheckpoint.IsIndex(path) || Path.GetFileName(path) == Dcp.DcpFolder.MetadataName ? null : FileSource.TryOpenRegular(path);
 
@@ -46,7 +47,7 @@ public static class TorchLoader
         Load(source, null, source.Path, options, ownsSource: false);
 
     /// <param name="opened">The source when it is open already (a file opened at once), else null and <paramref name="open"/> opens it.</param>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static TorchCheckpoint Load(FileSource? opened, Func<FileSource>? open, string name, TorchLoadOptions options, bool ownsSource)
     {
         LoadSession? session = null;
@@ -126,7 +127,7 @@ public static class TorchLoader
         foreach (var s in session.StorageOrder) s.Dispose();
     }
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static CheckpointFormat Detect(LoadSession session)
     {
         var file = session.File;

@@ -100,7 +100,7 @@ internal sealed class FileSource : IDisposable
     private int _windowLength, _nextWindow = FirstWindow;
 
     /// <summary>Reads exactly destination.Length bytes at <paramref name="offset"/>, or throws TruncatedCheckpoint.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     public void ReadExactly(long offset, Span<byte> destination, string? record = null)
     {
         if (offset < 0 || offset > Length || destination.Length > Length - offset)

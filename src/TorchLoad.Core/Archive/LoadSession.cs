@@ -86,6 +86,7 @@ internal sealed class LoadSession : IDisposable
     }
 
     /// <summary>The storage type global of a persistent id: its dtype (uint8 for UntypedStorage).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static TorchDType StorageDType(object? storageType)
     {
         if (storageType is PyGlobal g)
@@ -114,6 +115,7 @@ internal sealed class LoadSession : IDisposable
     };
 
     /// <summary>Byte count of <paramref name="numel"/> elements, refusing overflow.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static long NBytes(long numel, TorchDType dtype, string key)
     {
         try { return checked(numel * dtype.ElementSize); }

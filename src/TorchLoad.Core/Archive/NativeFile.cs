@@ -26,6 +26,7 @@ internal sealed unsafe class NativeFile : SafeHandle
     /// <paramref name="sequentialAbove"/> get the kernel's sequential read-ahead hint (storages are read front to
     /// back; a small file is read whole in one call anyway).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static NativeFile? TryOpen(string path, long sequentialAbove, out Stamp stamp, out bool special)
     {
         stamp = default;
@@ -53,6 +54,7 @@ internal sealed unsafe class NativeFile : SafeHandle
     /// <summary>One statx of the open file; false when it fails (the file is then not the one that was opened).</summary>
     public bool TryStat(out Stamp stamp) => TryStat(out stamp, out _);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool TryStat(out Stamp stamp, out int mode)
     {
         var added = false;
@@ -77,6 +79,7 @@ internal sealed unsafe class NativeFile : SafeHandle
     }
 
     /// <summary>pread: up to destination.Length bytes at <paramref name="offset"/>, 0 at the end of the file.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int Read(long offset, Span<byte> destination)
     {
         var added = false;

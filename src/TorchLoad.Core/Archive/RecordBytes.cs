@@ -23,6 +23,7 @@ internal readonly struct RecordBytes : IDisposable
     public unsafe ReadOnlySpan<byte> Span => _array is not null ? _array.AsSpan(0, Length) : Length == 0 ? default : new ReadOnlySpan<byte>(_native!.Pointer, Length);
 
     /// <summary>[<paramref name="offset"/>, + <paramref name="length"/>) of <paramref name="file"/>; the caller checked length against its limit and int.MaxValue.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static RecordBytes Read(FileSource file, long offset, long length, string? record, CancellationToken cancel)
     {
         if (length > MaxPooled) return Of((HostBuffer)file.ReadToHost(offset, length, record, cancel, null));

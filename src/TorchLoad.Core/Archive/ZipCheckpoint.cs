@@ -13,7 +13,7 @@ internal static class ZipCheckpoint
 {
     public const int MaxSupportedVersion = 10;
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     public static TorchCheckpoint Load(LoadSession session)
     {
         var file = session.File;
@@ -53,6 +53,7 @@ internal static class ZipCheckpoint
         if (pkl is null)
             throw new TorchLoadException(TorchLoadErrorReason.MissingRecord, $"The archive has no '{prefix}/data.pkl' record, so it is not a torch.save checkpoint", prefix + "/data.pkl");
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         object? PersistentLoad(object? pid)
         {
             if (pid is not object?[] t || t.Length == 0 || LoadSession.PidString(t[0], "tag") != "storage")

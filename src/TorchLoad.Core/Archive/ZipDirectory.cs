@@ -19,7 +19,7 @@ internal static class ZipDirectory
 
     // Hot loop: JIT-compiled fully optimized on first use rather than run from the precompiled image (measured:
     // ~3 ms faster on a 20,000-tensor load, for ~20 ms of JIT once per process; audits load many files).
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ZipRecords Read(FileSource file)
     {
         var (cdOffset, cdSize, count) = FindCentralDirectory(file);
@@ -120,7 +120,7 @@ internal static class ZipDirectory
     /// bomb": a thousand records all ending on the same bytes make an eager load read, and allocate, the
     /// file a thousand times. torch writes records one after the other. Returns the records in file order.
     /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static List<ZipRecord> RefuseOverlaps(List<ZipRecord> records)
     {
         var ordered = records;
@@ -145,7 +145,7 @@ internal static class ZipDirectory
         return ordered;
     }
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static (long Offset, long Size, long Count) FindCentralDirectory(FileSource file)
     {
         if (file.Length < EocdSize) throw Invalid("the file is too short to be a zip archive", 0);
@@ -235,7 +235,7 @@ internal static class ZipDirectory
     }
 
     /// <summary>The local header must be where the directory says, with the same method and the same name bytes; returns where the data starts.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static long ReadLocalHeader(FileSource file, ZipRecord r, ReadOnlySpan<byte> centralName)
     {
         // Header and name in one (cached) read: checkpoints with 20,000 records must not cost 40,000 system calls.
@@ -275,7 +275,7 @@ internal static class ZipDirectory
     }
 
     /// <summary>Names must stay inside the archive: no absolute paths, '..', backslashes or control characters.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static void ValidateName(string name)
     {
         string? bad = null;

@@ -70,6 +70,7 @@ internal sealed class DataRecords(string folder, int capacity)
     public string Folder => folder;
     public int Capacity => capacity;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryAdd(int key, ZipRecord record)
     {
         if (_byKey[key] is not null) return false;
@@ -109,6 +110,7 @@ internal sealed class NamedRecords
 #endif
 
     /// <summary>False when a record of that name is already here.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryAdd(ZipRecord record)
     {
         var name = record.Name;
@@ -132,6 +134,7 @@ internal sealed class NamedRecords
     }
 
     /// <summary>The record named <paramref name="folder"/> + <paramref name="name"/>, without building that string where it can.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryGet(string folder, string name, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out ZipRecord record)
     {
         if (_byName is null)
@@ -175,6 +178,7 @@ internal sealed class ZipRecords(List<ZipRecord> records, NamedRecords byName, D
     public IReadOnlyList<string> Names { get; } = new NameList(records);
 
     /// <summary>The record named <paramref name="folder"/> + <paramref name="name"/>, without building that string where it can (once per storage).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryGet(string folder, string name, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out ZipRecord record)
     {
         if (data is not null && StorageKey(folder, name, data) is var key and >= 0)
@@ -186,6 +190,7 @@ internal sealed class ZipRecords(List<ZipRecord> records, NamedRecords byName, D
     }
 
     /// <summary>The key when <paramref name="folder"/> + <paramref name="name"/> is a storage record's name as <see cref="DataRecords"/> keeps them, else -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int StorageKey(string folder, string name, DataRecords data)
     {
         var dataFolder = data.Folder;

@@ -80,7 +80,7 @@ public static class CheckpointAudit
     /// audited gives CheckpointChanged (thrown: an error row, not a verdict about bytes that were never one file).
     /// </summary>
     /// <param name="opened">The source when it is open already (a file opened at once), else null and <paramref name="open"/> opens it; closed here either way.</param>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     private static AuditResult Audit(FileSource? opened, Func<FileSource>? open, string path, IReadOnlyCollection<string>? safeGlobals, bool verifyCrc, LoadLimits? limits, CancellationToken cancel, bool checkValues)
     {
         IReadOnlySet<string> allowed;
@@ -148,7 +148,7 @@ public static class CheckpointAudit
     /// Classifies the globals and sets the verdict. <paramref name="dcpMetadataGlobals"/>: what a DCP .metadata named,
     /// judged by DCP's own class list (no user allowlist widens it), listed before the globals of its items.
     /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per file: see EngineWarmup
     internal static void Conclude(AuditResult result, List<string> named, List<string> modulePids, IReadOnlySet<string> allowed, TorchLoadException? failure,
         IReadOnlyList<string>? dcpMetadataGlobals = null)
     {
@@ -198,6 +198,7 @@ public static class CheckpointAudit
     }
 
     /// <summary>The bytes of the storages that are not views of another (legacy views share their root's bytes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static long RootStorageBytes(IReadOnlyList<Tensors.TorchStorage> storages)
     {
         long bytes = 0;

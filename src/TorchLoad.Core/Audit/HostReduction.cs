@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.CompilerServices;
 using TorchLoad.Core.Tensors;
 
 namespace TorchLoad.Core.Audit;

@@ -13,6 +13,7 @@ internal sealed class MemoIndexSet
     public bool Contains(uint index) => index == uint.MaxValue ? _hasMax : _slots[Find(_slots, index + 1)] != 0;
 
     /// <summary>True when <paramref name="index"/> was not in the set.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool Add(uint index)
     {
         if (index == uint.MaxValue) return !_hasMax && (_hasMax = true);
@@ -32,6 +33,7 @@ internal sealed class MemoIndexSet
     }
 
     /// <summary>The slot holding <paramref name="key"/>, or the empty slot where it would go (the table is never full).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int Find(uint[] slots, uint key)
     {
         var mask = slots.Length - 1;

@@ -30,7 +30,7 @@ internal sealed class MemoReads
 
     // Runs before every pickle: JIT-compiled fully optimized (EngineWarmup) rather than run from the precompiled image
     // (20,000 tensors: ~420,000 opcodes, 3.2 ms precompiled)
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static MemoReads Find(ReadOnlySpan<byte> data)
     {
         var reads = new MemoReads();

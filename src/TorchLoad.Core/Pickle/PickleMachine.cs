@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Numerics;
-using System.Runtime.CompilerServices;
 using System.Text;
 using TorchLoad.Core.Errors;
 using static TorchLoad.Core.Pickle.Opcodes;
@@ -108,7 +107,7 @@ internal sealed class PickleMachine
 
     // Hot loop: JIT-compiled fully optimized on first use rather than run from the precompiled image (measured:
     // ~3 ms faster on a 20,000-tensor load, for ~20 ms of JIT once per process; audits load many files).
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private object? Interpret(ReadOnlySpan<byte> data, out int consumed)
     {
         var pos = 0;
@@ -422,6 +421,7 @@ internal sealed class PickleMachine
     }
 
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private object? Pop(int at)
     {
         if (_sp == 0 || (_markCount > 0 && _marks[_markCount - 1] >= _sp)) throw Malformed(at, "stack underflow");
@@ -430,6 +430,7 @@ internal sealed class PickleMachine
         return v;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private object? Peek(int at)
     {
         if (_sp == 0 || (_markCount > 0 && _marks[_markCount - 1] >= _sp)) throw Malformed(at, "stack underflow");
@@ -440,6 +441,7 @@ internal sealed class PickleMachine
     /// The items above the top MARK, where they lie on the stack (APPENDS, SETITEMS, DICT, LIST copy them
     /// into their container: no array per batch). The mark is popped; <see cref="DropMarked"/> pops the items.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ReadOnlySpan<object?> Marked(int at, out int start)
     {
         if (_markCount == 0) throw Malformed(at, "no MARK to pop to");
@@ -448,6 +450,7 @@ internal sealed class PickleMachine
         return _stack.AsSpan(start, _sp - start);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void DropMarked(int start)
     {
         _stack.AsSpan(start, _sp - start).Clear();
@@ -455,6 +458,7 @@ internal sealed class PickleMachine
     }
 
     /// <summary>The value under the marked items (what Peek would give once they are popped).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private object? BelowMarked(int start, int at)
     {
         if (start == 0 || (_markCount > 0 && _marks[_markCount - 1] >= start)) throw Malformed(at, "stack underflow");
@@ -467,6 +471,7 @@ internal sealed class PickleMachine
     /// persistent id and the rebuild's arguments) is never made. Nothing else could see it: the memo does not keep it
     /// and the call consumes it. False (nothing done) for anything else, which then runs opcode by opcode.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool ConsumeMarkedTuple(ReadOnlySpan<byte> data, ref int pos, ref int opStart)
     {
         if (_markCount == 0) return false;
@@ -519,6 +524,7 @@ internal sealed class PickleMachine
         else _host.Append(target, items);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SetItemsOn(object? target, ReadOnlySpan<object?> keysAndValues, int at)
     {
         if (target is PyDict dict)
@@ -530,6 +536,7 @@ internal sealed class PickleMachine
         else _host.SetItems(target, keysAndValues);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void MemoPut(uint index, int at)
     {
         var value = Peek(at);
@@ -555,6 +562,7 @@ internal sealed class PickleMachine
     }
 
     /// <summary>An entry that is never read back: counted once per index (MaxMemoEntries), as a kept one is.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void CountUnread(uint index, int at)
     {
         if (index < 2L * _memoCount + MemoChunkSize) // as for chunks: the bits follow the entry count, not the index
@@ -609,6 +617,7 @@ internal sealed class PickleMachine
     private static int FirstChunkLength(int atLeast, uint index) =>
         (int)Math.Min(MemoChunkSize, Math.Max((uint)atLeast, System.Numerics.BitOperations.RoundUpToPowerOf2(index + 1)));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void CountMemoEntry(int at)
     {
         if (_memoCount >= _limits.MaxMemoEntries)
@@ -616,6 +625,7 @@ internal sealed class PickleMachine
         _memoCount++;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private object? MemoGet(uint index, int at)
     {
         var c = index >> MemoChunkBits;
@@ -627,12 +637,14 @@ internal sealed class PickleMachine
         throw Malformed(at, $"memo entry {index} is read before it is written");
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void CheckContainerSize(long n, int at)
     {
         if (n > _limits.MaxContainerItems)
             throw Limit(at, $"a container holds more than {_limits.MaxContainerItems} items", nameof(LoadLimits.MaxContainerItems));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void CheckStringLimit(long n, int at)
     {
         if (n > _limits.MaxStringBytes)
@@ -641,14 +653,17 @@ internal sealed class PickleMachine
 
     // ------------------------------------------------------------------ reading
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static object Box(int v) => v is >= -1 and <= 256 ? SmallInts[v + 1] : (long)v;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private byte ReadByte(ReadOnlySpan<byte> data, ref int pos)
     {
         if (pos >= data.Length) throw Truncated(pos - 1, "the pickle ends inside an opcode argument");
         return data[pos++];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ReadOnlySpan<byte> Take(ReadOnlySpan<byte> data, ref int pos, long n)
     {
         if (n > data.Length - pos) throw Truncated(pos - 1, $"an opcode argument declares {n} bytes but only {data.Length - pos} are left");
@@ -681,6 +696,7 @@ internal sealed class PickleMachine
         return (long)n;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ReadOnlySpan<byte> ReadLine(ReadOnlySpan<byte> data, ref int pos, int at)
     {
         var rest = data[pos..];
@@ -731,6 +747,7 @@ internal sealed class PickleMachine
     private uint ParseMemoIndex(ReadOnlySpan<byte> line, int at) =>
         uint.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var i) ? i : throw Malformed(at, "a memo index is not a number");
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private string Utf8(ReadOnlySpan<byte> bytes, int at)
     {
         if (_stringMisses < StringMissesBeforeGivingUp && System.Text.Ascii.IsValid(bytes)) // ASCII reads the same in UTF-8

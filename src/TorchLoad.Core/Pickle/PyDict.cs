@@ -52,6 +52,7 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
     }
 
     /// <summary>Python assignment: an existing key keeps its position and first key object.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Set(object? key, object? value)
     {
         var hash = Hash(key);
@@ -81,6 +82,7 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
         return h ^ (h >>> 16); // bucket index takes the low bits
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Find(object? key, int hash)
     {
         if (_buckets is null) return -1;
@@ -108,6 +110,7 @@ public sealed class PyDict : IDictionary, IEnumerable<KeyValuePair<object?, obje
         Rehash();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Rehash()
     {
         var buckets = _buckets is { } b && b.Length == _entries!.Length ? b : new int[_entries!.Length];

@@ -27,6 +27,7 @@ internal static class RecentStrings
     /// The string of <paramref name="ascii"/>, which must be ASCII (the caller checked), from <paramref name="slots"/>
     /// (<see cref="ForThisThread"/>); <paramref name="found"/> says whether it was there.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static string Get(string?[] slots, ReadOnlySpan<byte> ascii, out bool found)
     {
         found = false;
