@@ -31,34 +31,33 @@ public static class EngineWarmup
     internal static IReadOnlyList<Type> Types { get; } =
     [
         typeof(Pickle.PickleMachine), typeof(Pickle.MemoReads), typeof(Pickle.MemoIndexSet), typeof(Pickle.RecentStrings),
-        typeof(Pickle.PyDict), typeof(Pickle.TorchUnpickler), typeof(Archive.ZipDirectory),
-        typeof(Archive.ZipRecords), typeof(Archive.DataRecords), typeof(Archive.NamedRecords), typeof(Archive.RecordBytes),
-        typeof(Archive.NativeFile), typeof(Archive.LoadSession), typeof(TorchLoader), typeof(Archive.FileSource),
-        typeof(Archive.ZipCheckpoint),
+        typeof(Pickle.PyDict), typeof(Pickle.TorchUnpickler), typeof(Archive.ZipDirectory), typeof(Archive.ZipRecords),
+        typeof(Archive.DataRecords), typeof(Archive.NamedRecords), typeof(Archive.RecordBytes), typeof(Archive.NativeFile),
+        typeof(Archive.LoadSession), typeof(TorchLoader), typeof(Archive.FileSource), typeof(Archive.ZipCheckpoint),
         typeof(Audit.TensorInfo), typeof(Audit.CheckpointAudit),
     ];
+
+    /// <summary>What <see cref="Start"/> compiles: the AggressiveOptimization methods of <see cref="Types"/> and of the closures nested in them (a local function's).</summary>
+    internal static IEnumerable<MethodInfo> Methods() => Types.SelectMany(Marked);
+
+    private static IEnumerable<MethodInfo> Marked(Type type)
+    {
+        foreach (var method in type.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly))
+            if ((method.MethodImplementationFlags & MethodImplAttributes.AggressiveOptimization) != 0 && !method.ContainsGenericParameters) yield return method;
+        foreach (var nested in type.GetNestedTypes(BindingFlags.NonPublic)) // a named nested type is listed itself
+            if (nested.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false) && !nested.ContainsGenericParameters)
+                foreach (var method in Marked(nested)) yield return method;
+    }
 
     private static void Compile()
     {
         try
         {
-            foreach (var type in Types) CompileMarked(type);
+            foreach (var method in Methods()) RuntimeHelpers.PrepareMethod(method.MethodHandle);
         }
         catch (Exception)
         {
             // only ever a head start: anything that fails here compiles on first call as it always did
         }
-    }
-
-    /// <summary>A type's AggressiveOptimization methods, and those of the types nested in it (a local function's closure).</summary>
-    private static void CompileMarked(Type type)
-    {
-        foreach (var method in type.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly))
-        {
-            if ((method.MethodImplementationFlags & MethodImplAttributes.AggressiveOptimization) == 0 || method.ContainsGenericParameters) continue;
-            RuntimeHelpers.PrepareMethod(method.MethodHandle);
-        }
-        foreach (var nested in type.GetNestedTypes(BindingFlags.NonPublic)) // closures; a named nested type is listed itself
-            if (nested.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false) && !nested.ContainsGenericParameters) CompileMarked(nested);
     }
 }
