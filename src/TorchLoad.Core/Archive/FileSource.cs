@@ -86,7 +86,7 @@ internal sealed class FileSource : IDisposable
     // with 20,000 records is then a few large reads instead of 40,000 system calls. The window grows while
     // the reads walk forward through it (4 KiB, doubling up to 1 MiB on each miss that continues where it
     // ended) and shrinks back on a jump: a file of 64 records 16 MiB apart costs 64 page-sized reads, not
-    // 64 MiB of copying. Up to 64 KiB (a small file read whole) the window is a pooled array: a native buffer is
+    // 64 MiB of copying. The window is a RecordBytes: up to 64 KiB (a small file read whole) a pooled array, as a native buffer is
     // a finalizable object and a malloc per file (a thousand 5 KB audits made five of each per file). Larger
     // windows are native memory: an array past 85 KB is on the large-object heap, fresh in each process (the pool
     // starts empty), and a 20,000-tensor load measured ~12 ms slower with them. Parallel storage readers
@@ -94,8 +94,7 @@ internal sealed class FileSource : IDisposable
     internal const int SmallRead = 64 << 10;
     private const int FirstWindow = 4 << 10, WindowSize = 1 << 20;
     private readonly object _windowGate = new();
-    private byte[]? _window; // pooled, at most PooledArrays.MaxKept (= SmallRead)
-    private HostBuffer? _nativeWindow; // larger
+    private RecordBytes _window; // pooled up to RecordBytes.MaxPooled (= SmallRead), native above
     private long _windowStart = -1;
     private int _windowLength, _nextWindow = FirstWindow;
 
@@ -122,33 +121,20 @@ internal sealed class FileSource : IDisposable
                     // pickle were six reads back and forth (a thousand 5 KB checkpoints: 6,000 system calls)
                     var (start, want) = Length <= SmallRead ? (0L, (int)Length) : (offset, _nextWindow);
                     var length = (int)Math.Min(Math.Max(want, destination.Length), Length - start);
-                    if ((_window?.Length ?? _nativeWindow?.Length ?? 0) < length)
-                        GrowWindow(Math.Max(length, want)); // as it grows: a 5 KB checkpoint never touches a megabyte
-                    ReadDirect(start, Window(0, length), record);
+                    if (_window.Length < length)
+                    {
+                        _window.Dispose(); // allocated as it grows: a 5 KB checkpoint never touches a megabyte
+                        _window = default; // not given back twice if the next allocation fails
+                        _window = RecordBytes.Allocate(Math.Max(length, want));
+                    }
+                    ReadDirect(start, _window.Writable[..length], record);
                     (_windowStart, _windowLength) = (start, length);
                 }
-                Window((int)(offset - _windowStart), destination.Length).CopyTo(destination);
+                _window.Span.Slice((int)(offset - _windowStart), destination.Length).CopyTo(destination);
             }
             return;
         }
         ReadDirect(offset, destination, record);
-    }
-
-    private Span<byte> Window(int offset, int length) => _window is not null ? _window.AsSpan(offset, length) : _nativeWindow!.AsSpan(offset, length);
-
-    private void GrowWindow(int size)
-    {
-        DropWindow();
-        if (size <= PooledArrays.MaxKept) _window = PooledArrays.Rent<byte>(size);
-        else _nativeWindow = new HostBuffer(size, deferPressure: true);
-    }
-
-    private void DropWindow()
-    {
-        if (_window is not null) PooledArrays.Return(_window, clear: false);
-        _window = null;
-        _nativeWindow?.Dispose();
-        _nativeWindow = null;
     }
 
     private void ReadDirect(long offset, Span<byte> destination, string? record)
@@ -237,7 +223,8 @@ internal sealed class FileSource : IDisposable
         {
             if (_disposed) return;
             _disposed = true;
-            DropWindow();
+            _window.Dispose();
+            _window = default;
             (_windowStart, _windowLength) = (-1, 0);
         }
         _reader.Release();

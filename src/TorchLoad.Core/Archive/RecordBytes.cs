@@ -3,7 +3,7 @@ using TorchLoad.Core.Tensors;
 namespace TorchLoad.Core.Archive;
 
 /// <summary>
-/// The bytes of something a load reads whole, uses and drops (the zip directory, the pickle): up to
+/// The bytes of something a load reads whole, uses and drops (the zip directory, the pickle, a file's read window): up to
 /// <see cref="MaxPooled"/> in an array rented from the shared pool, larger ones in native memory. A native buffer
 /// per read is a finalizable object and a malloc (a thousand 5 KB audits made five of each per file); a large
 /// array would be on the large-object heap, fresh in each process (the pool starts empty), whose budget
@@ -20,7 +20,14 @@ internal readonly struct RecordBytes : IDisposable
 
     public int Length { get; }
 
-    public unsafe ReadOnlySpan<byte> Span => _array is not null ? _array.AsSpan(0, Length) : Length == 0 ? default : new ReadOnlySpan<byte>(_native!.Pointer, Length);
+    public ReadOnlySpan<byte> Span => Writable;
+
+    /// <summary>The bytes, to read into (<see cref="Allocate"/>).</summary>
+    public unsafe Span<byte> Writable => _array is not null ? _array.AsSpan(0, Length) : Length == 0 ? default : new Span<byte>(_native!.Pointer, Length);
+
+    /// <summary>Room for <paramref name="length"/> bytes, pooled or native by the same rule as <see cref="Read"/>.</summary>
+    public static RecordBytes Allocate(int length) =>
+        length <= MaxPooled ? new(PooledArrays.Rent<byte>(length), null, length) : new(null, new HostBuffer(length, deferPressure: true), length);
 
     /// <summary>[<paramref name="offset"/>, + <paramref name="length"/>) of <paramref name="file"/>; the caller checked length against its limit and int.MaxValue.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
